@@ -13,11 +13,12 @@ PRNGKey = Any
 
 
 class Transition(NamedTuple):
-  """An n-step transition (x_t, a_t, R_t, Γ_t, x_{t+n}) as stored by the n-step adder.
+  """An n-step transition (x_t, a_t, R_t, Γ_t, x_{t+m}) as stored by the n-step adder.
 
-  `reward` is the discounted n-step sum Σ_{k<n} γ^k r_{t+k} (env discounts included) and `discount`
-  the product Π_{k<n} d_{t+k} of environment discounts, so the agent's bootstrap factor is
-  `discount * γ^n`. `extras` holds what the actor adds (e.g. the behaviour log-probability).
+  With m = min(n, steps left in the episode), environment discounts d and agent discount γ:
+    R_t = Σ_{k<m} γ^k (Π_{j<k} d_{t+j}) r_{t+k},    Γ_t = Π_{k<m} γ d_{t+k},
+  so the bootstrapped target is R_t + Γ_t V(x_{t+m}) (Γ_t = 0 after a terminal step). `extras`
+  holds what the actor adds (e.g. the behaviour log-probability).
   """
 
   observation: NestedArray
