@@ -23,6 +23,7 @@ setuptools.setup(
         "numpy",
         "optax",
         "rlax",
+        "scikit-learn",
         "tensorflow-cpu",
         "tensorflow-probability",
     ],
