@@ -1,0 +1,221 @@
+"""Tests for priorax.stream.kalman: recursions against float64 references, and drift learning."""
+
+from absl.testing import parameterized
+import jax
+from jax.experimental import enable_x64
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from priorax.stream import kalman
+
+
+def _linear_gaussian(seed, n, d, k, noise_std):
+  rng = np.random.default_rng(seed)
+  phi = rng.normal(size=(n, d))
+  w = rng.normal(size=(d, k))
+  return phi, phi @ w + noise_std * rng.normal(size=(n, k))
+
+
+class RecursionTest(parameterized.TestCase):
+
+  def test_drift_predict_hand_computed(self):
+    mean = jnp.array([[1.0, -2.0], [0.5, 0.0]])
+    cov = jnp.array([[2.0, 0.5], [0.5, 1.0]])
+    m, p = kalman.drift_predict(mean, cov, jnp.asarray(0.5), prior_variance=4.0)
+    np.testing.assert_allclose(m, [[0.5, -1.0], [0.25, 0.0]])
+    # P⁻ = 0.25 P + 0.75 · 4 · I.
+    np.testing.assert_allclose(p, [[3.5, 0.125], [0.125, 3.25]])
+
+  def test_single_observation_matches_textbook_update(self):
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 3))
+    cov = a @ a.T + np.eye(3)
+    mean = rng.normal(size=(3, 2))
+    phi, y = rng.normal(size=3), rng.normal(size=2)
+    s = phi @ cov @ phi + 0.3
+    gain = cov @ phi / s
+    expected_mean = mean + np.outer(gain, y - phi @ mean)
+    expected_cov = cov - np.outer(gain, phi @ cov)
+    with enable_x64():
+      m, p = kalman.kalman_update(jnp.asarray(mean), jnp.asarray(cov), jnp.asarray(phi[None]),
+                                  jnp.asarray(y[None]), 0.3)
+    np.testing.assert_allclose(m, expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(p, expected_cov, rtol=1e-12, atol=1e-12)
+
+  @parameterized.named_parameters(("jit", True), ("no_jit", False))
+  def test_gamma_one_equals_float64_batch_posterior(self, use_jit):
+    prior_var, noise_var = 2.0, 0.25
+    phi, y = _linear_gaussian(1, n=60, d=5, k=3, noise_std=0.5)
+    # Numpy float64 reference: P = (ΦᵀΦ/s² + I/s_w²)⁻¹, m = PΦᵀY/s².
+    ref_cov = np.linalg.inv(phi.T @ phi / noise_var + np.eye(5) / prior_var)
+    ref_mean = ref_cov @ phi.T @ y / noise_var
+    predict = jax.jit(kalman.drift_predict, static_argnums=3) if use_jit else kalman.drift_predict
+    update = jax.jit(kalman.kalman_update, static_argnums=4) if use_jit else kalman.kalman_update
+    with enable_x64():
+      mean, cov = jnp.zeros((5, 3)), prior_var * jnp.eye(5)
+      # Uneven batches, single observations included: batching must not matter when γ = 1.
+      edges = [0, 1, 2, 9, 10, 30, 31, 60]
+      for lo, hi in zip(edges[:-1], edges[1:]):
+        mean, cov = predict(mean, cov, jnp.asarray(1.0), prior_var)
+        mean, cov = update(mean, cov, jnp.asarray(phi[lo:hi]), jnp.asarray(y[lo:hi]), noise_var)
+      assert mean.dtype == jnp.float64
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(cov, ref_cov, rtol=1e-10, atol=1e-12)
+
+  def test_gamma_one_float32_close_to_batch_posterior(self):
+    phi, y = _linear_gaussian(2, n=200, d=8, k=2, noise_std=1.0)
+    phi, y = phi.astype(np.float32), y.astype(np.float32)
+    ref_mean, ref_cov = kalman.batch_posterior(phi, y, 1.0, 1.0)
+    mean, cov = jnp.zeros((8, 2)), jnp.eye(8)
+    for lo in range(0, 200, 16):
+      mean, cov = kalman.kalman_update(mean, cov, phi[lo:lo + 16], y[lo:lo + 16], 1.0)
+    np.testing.assert_allclose(mean, ref_mean, atol=1e-4)
+    np.testing.assert_allclose(cov, ref_cov, atol=1e-5)
+
+  def test_drift_keeps_prior_variance_without_data(self):
+    # With no observations, P⁻ relaxes geometrically to the stationary s_w² I.
+    cov = 0.01 * jnp.eye(3)
+    for _ in range(200):
+      _, cov = kalman.drift_predict(jnp.zeros((3, 1)), cov, jnp.asarray(0.9), 3.0)
+    np.testing.assert_allclose(cov, 3.0 * np.eye(3), rtol=1e-5)
+
+  def test_regression_log_likelihood_matches_formula(self):
+    rng = np.random.default_rng(3)
+    mean, phi, y = rng.normal(size=(4, 2)), rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
+    cov = np.diag([0.5, 1.0, 1.5, 2.0])
+    var = np.einsum("bd,de,be->b", phi, cov, phi)[:, None] + 0.1
+    expected = np.sum(-0.5 * np.log(2 * np.pi * var) - 0.5 * (y - phi @ mean)**2 / var, axis=-1)
+    with enable_x64():
+      ll = kalman.regression_log_likelihood(jnp.asarray(mean), jnp.asarray(cov), jnp.asarray(phi),
+                                            jnp.asarray(y), 0.1)
+    np.testing.assert_allclose(ll, expected, rtol=1e-12)
+
+  def test_classification_log_probs_zero_covariance_is_tempered_softmax(self):
+    mean = jnp.array([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0]])
+    phi = jnp.array([[1.0, 1.0], [2.0, -1.0]])
+    noise = jax.random.normal(jax.random.PRNGKey(0), (8, 2, 3))
+    log_p = kalman.classification_log_probs(mean, jnp.zeros((2, 2)), phi, jnp.asarray(2.0), noise)
+    np.testing.assert_allclose(log_p, jax.nn.log_softmax(phi @ mean / 2.0), rtol=1e-6)
+
+  def test_classification_uncertainty_flattens_probabilities(self):
+    mean = jnp.array([[3.0, 0.0]])
+    phi = jnp.ones((1, 1))
+    noise = jax.random.normal(jax.random.PRNGKey(1), (4000, 1, 2))
+    sharp = kalman.classification_log_probs(mean, jnp.zeros((1, 1)), phi, jnp.asarray(1.0), noise)
+    wide = kalman.classification_log_probs(mean, 25.0 * jnp.ones((1, 1)), phi, jnp.asarray(1.0),
+                                           noise)
+    self.assertLess(float(jnp.exp(wide[0, 0])), float(jnp.exp(sharp[0, 0])) - 0.1)
+
+
+class ConfigTest(parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ("likelihood", dict(likelihood="poisson"), "likelihood"),
+      ("variance", dict(noise_variance=0.0), "variances"),
+      ("gamma", dict(initial_gamma=1.5), "initial_gamma"),
+      ("boundary", dict(initial_gamma=1.0, learn_drift=True), "boundary"),
+      ("samples", dict(num_samples=0), "num_samples"))
+  def test_rejects(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      kalman.KalmanHeadConfig(**kwargs)
+
+
+def _shift_regression_stream(seed, steps, batch, d, shift_every):
+  """Linear-Gaussian stream whose true weights are redrawn every `shift_every` batches."""
+  rng = np.random.default_rng(seed)
+  xs, ys = [], []
+  w = rng.normal(size=(d, 1))
+  for t in range(steps):
+    if shift_every and t > 0 and t % shift_every == 0:
+      w = rng.normal(size=(d, 1))
+    x = rng.normal(size=(batch, d))
+    xs.append(x)
+    ys.append(x @ w + 0.3 * rng.normal(size=(batch, 1)))
+  return jnp.asarray(np.stack(xs), jnp.float32), jnp.asarray(np.stack(ys), jnp.float32)
+
+
+def _run_head(config, xs, ys, d):
+  head = kalman.KalmanHead(config, d, ys.shape[-1])
+
+  def body(state, batch):
+    return head.update(state, *batch)
+
+  _, metrics = jax.lax.scan(body, head.init(jax.random.PRNGKey(0)), (xs, ys))
+  return metrics
+
+
+class DriftLearningTest(parameterized.TestCase):
+
+  def test_learned_drift_beats_static_filter_on_shifting_stream(self):
+    xs, ys = _shift_regression_stream(0, steps=300, batch=4, d=6, shift_every=50)
+    learned = _run_head(kalman.KalmanHeadConfig(
+        likelihood="regression", noise_variance=0.09, initial_gamma=0.99,
+        drift_learning_rate=0.05), xs, ys, 6)
+    static = _run_head(kalman.KalmanHeadConfig(
+        likelihood="regression", noise_variance=0.09, initial_gamma=1.0, learn_drift=False),
+        xs, ys, 6)
+    np.testing.assert_allclose(static.gamma, 1.0)
+    # The static filter averages over all past regimes; the drifting one forgets them.
+    self.assertLess(float(jnp.mean(learned.error[100:])), 0.5 * float(jnp.mean(static.error[100:])))
+    self.assertGreater(float(jnp.mean(learned.log_likelihood[100:])),
+                       float(jnp.mean(static.log_likelihood[100:])))
+    self.assertLess(float(learned.gamma[-1]), 0.99)
+
+  def test_learned_drift_goes_to_one_on_stationary_stream(self):
+    xs, ys = _shift_regression_stream(1, steps=300, batch=4, d=6, shift_every=0)
+    metrics = _run_head(kalman.KalmanHeadConfig(
+        likelihood="regression", noise_variance=0.09, initial_gamma=0.9,
+        drift_learning_rate=0.05), xs, ys, 6)
+    self.assertGreater(float(metrics.gamma[-1]), 0.99)
+    self.assertGreater(float(metrics.gamma[-1]), float(metrics.gamma[10]))
+
+  def test_classification_head_learns_and_metrics_are_pre_update(self):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(5, 3)) * 2.0
+    x = rng.normal(size=(100, 8, 5)).astype(np.float32)
+    y = np.argmax(x @ w, axis=-1)
+    config = kalman.KalmanHeadConfig(initial_gamma=0.999, num_samples=1024)
+    head = kalman.KalmanHead(config, 5, 3)
+    state = head.init(jax.random.PRNGKey(0))
+    update = jax.jit(head.update)
+    state, first = update(state, jnp.asarray(x[0]), jnp.asarray(y[0]))
+    # Before any data the predictive is exchangeable in the classes: p(label) = 1/3 up to MC noise.
+    np.testing.assert_allclose(first.log_likelihood, -np.log(3.0), atol=0.03)
+    errors = []
+    for t in range(1, 100):
+      state, m = update(state, jnp.asarray(x[t]), jnp.asarray(y[t]))
+      errors.append(float(m.error))
+    self.assertLess(np.mean(errors[-30:]), 0.2)
+    preds = jnp.argmax(head.predict(state, jnp.asarray(x[-1])), -1)
+    self.assertGreater(float(jnp.mean(preds == y[-1])), 0.7)
+
+  def test_feature_fine_tuning_moves_features_downhill(self):
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.normal(size=(16, 4)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 3, size=16))
+
+    def features(params, inputs):
+      return jnp.tanh(inputs @ params["w"])
+
+    params = {"w": jnp.asarray(rng.normal(size=(4, 6)), jnp.float32)}
+    fixed = kalman.KalmanHead(kalman.KalmanHeadConfig(), 6, 3, features_fn=features)
+    tuned = kalman.KalmanHead(kalman.KalmanHeadConfig(feature_learning_rate=0.5), 6, 3,
+                              features_fn=features)
+    # A state with some posterior information so that the features matter.
+    state = tuned.init(jax.random.PRNGKey(0), params)
+    state, _ = tuned.update(state, x, y)
+    fixed_state = state
+    new_state, before = tuned.update(state, x, y)
+    _, unchanged = fixed.update(fixed_state, x, y)
+    self.assertFalse(np.allclose(new_state.feature_params["w"], params["w"]))
+    np.testing.assert_allclose(unchanged.log_likelihood, before.log_likelihood, rtol=1e-6)
+    _, fixed_after = fixed.update(fixed_state._replace(key=new_state.key), x, y)
+    rescored_state = fixed_state._replace(key=new_state.key,
+                                          feature_params=new_state.feature_params)
+    _, tuned_after = fixed.update(rescored_state, x, y)
+    self.assertGreater(float(tuned_after.log_likelihood), float(fixed_after.log_likelihood))
+
+
+if __name__ == "__main__":
+  pytest.main([__file__])
