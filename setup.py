@@ -16,6 +16,8 @@ setuptools.setup(
         "dm-haiku",
         "dm-reverb",
         "dm-tree",
+        "imageio",
+        "imageio-ffmpeg",
         "jax",
         "jaxlib",
         "matplotlib",
