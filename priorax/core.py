@@ -64,6 +64,14 @@ class Worker(abc.ABC):
     """Runs the loop."""
 
 
+class NonFiniteLossError(RuntimeError):
+  """A learner's loss became NaN or infinite; carries the learner step where it first happened."""
+
+  def __init__(self, step: int):
+    super().__init__(f"non-finite loss at learner step {step}; the last good checkpoint is kept")
+    self.step = step
+
+
 class Learner(VariableSource, Worker, Saveable):
   """Consumes data and updates parameters; owns its training state.
 

@@ -1,0 +1,1 @@
+"""One sub-package per method: config, networks, learning, acting, builder."""

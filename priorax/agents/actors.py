@@ -1,0 +1,82 @@
+"""A generic feed-forward actor (Acme's `GenericActor`) and the variable client it pulls from.
+
+The policy is a pure function `policy(params, key, observation) -> action` for one unbatched
+observation; the actor jits it on the CPU device, keeps its own RNG key and feeds an adder.
+"""
+
+from typing import Any, Callable, Optional
+
+import chex
+import dm_env
+import jax
+import numpy as np
+
+from priorax import core
+from priorax import types
+
+Policy = Callable[[Any, chex.PRNGKey, types.Observation], chex.Array]
+
+
+class VariableClient:
+  """Pulls named variables from a VariableSource every `update_period` calls to `update`.
+
+  Parameters are copied to the CPU, where actors run, whatever device the learner uses.
+  """
+
+  def __init__(self, source: core.VariableSource, name: str, update_period: int = 1):
+    if update_period < 1:
+      raise ValueError(f"update_period={update_period} must be >= 1")
+    self._source = source
+    self._name = name
+    self._update_period = update_period
+    self._calls = 0
+    self._cpu = jax.devices("cpu")[0]
+    self._params = None
+
+  def update(self, wait: bool = False) -> None:
+    self._calls += 1
+    if wait or self._params is None or self._calls >= self._update_period:
+      self._calls = 0
+      self._params = jax.device_put(self._source.get_variables([self._name])[0], self._cpu)
+
+  @property
+  def params(self):
+    if self._params is None:
+      self.update(wait=True)
+    return self._params
+
+
+class GenericActor(core.Actor):
+  """Acts with a jitted CPU policy; records transitions with `adder` when one is given."""
+
+  def __init__(self, policy: Policy, variable_client: VariableClient, key: chex.PRNGKey,
+               adder: Optional[Any] = None):
+    cpu = jax.devices("cpu")[0]
+    self._policy = jax.jit(policy, device=cpu)
+    self._client = variable_client
+    self._key = jax.device_put(key, cpu)
+    self._adder = adder
+
+  def select_action(self, observation: types.Observation) -> np.ndarray:
+    self._key, key = jax.random.split(self._key)
+    return np.asarray(self._policy(self._client.params, key, observation))
+
+  def observe_first(self, timestep: dm_env.TimeStep) -> None:
+    if self._adder is not None:
+      self._adder.add_first(timestep)
+
+  def observe(self, action, next_timestep: dm_env.TimeStep) -> None:
+    if self._adder is not None:
+      self._adder.add(action, next_timestep)
+
+  def update(self, wait: bool = False) -> None:
+    self._client.update(wait)
+
+  @property
+  def key(self) -> chex.PRNGKey:
+    """The actor's RNG key (saved in checkpoints so a resumed run continues its stream)."""
+    return self._key
+
+  @key.setter
+  def key(self, value: chex.PRNGKey) -> None:
+    self._key = jax.device_put(value, jax.devices("cpu")[0])

@@ -1,0 +1,79 @@
+"""Configuration of the KL-regularised SVG(0) agent."""
+
+import dataclasses
+from typing import Optional, Tuple
+
+PRIOR_KINDS = ("uniform", "fixed")
+
+
+@dataclasses.dataclass
+class KLSVG0Config:
+  """Hyper-parameters of `kl_svg0`; the defaults train `dmc:cartpole-swingup` in 100k steps.
+
+  Every field can be set from the command line with `--set name=value`.
+  """
+
+  # Loss.
+  discount: float = 0.99
+  n_step: int = 1
+  # Regulariser α·KL(π(.|s) ‖ π0(.|s)). `prior`: "uniform" (π0 uniform on [-1, 1]^d, so the KL is
+  # −entropy + const: SAC) or "fixed" (a policy loaded from `prior_run_dir`'s latest checkpoint).
+  prior: str = "uniform"
+  prior_run_dir: Optional[str] = None
+  # α is tuned by gradient descent on log α towards `target_entropy` (uniform prior; None → −d)
+  # or `target_kl` (other priors), unless `tune_alpha` is False.
+  init_alpha: float = 1.0
+  tune_alpha: bool = True
+  target_entropy: Optional[float] = None
+  target_kl: float = 1.0
+
+  # Networks.
+  policy_hidden_sizes: Tuple[int, ...] = (256, 256)
+  critic_hidden_sizes: Tuple[int, ...] = (256, 256)
+  layer_norm: bool = False
+  min_scale: float = 1e-3
+  # Observation keys the policy sees (None: all of them); the critic sees everything.
+  policy_observation_keys: Optional[Tuple[str, ...]] = None
+
+  # Optimisation.
+  batch_size: int = 256
+  policy_learning_rate: float = 3e-4
+  critic_learning_rate: float = 3e-4
+  alpha_learning_rate: float = 3e-4
+  target_update_rate: float = 0.005  # Polyak τ of the target critics.
+
+  # Replay and the acting/learning ratio.
+  min_replay_size: int = 1000
+  max_replay_size: int = 1_000_000
+  # Gradient updates per environment step; with the batch size this sets Reverb's
+  # samples-per-insert ratio: batch_size * updates_per_step.
+  updates_per_step: float = 1.0
+  # The actor pulls fresh policy parameters every this many environment steps.
+  variable_update_period: int = 1
+
+  def __post_init__(self):
+    if self.prior not in PRIOR_KINDS:
+      raise ValueError(f"prior={self.prior!r} is unknown; expected one of {list(PRIOR_KINDS)}")
+    if self.prior == "fixed" and not self.prior_run_dir:
+      raise ValueError("prior='fixed' needs prior_run_dir=<run directory of a trained policy>")
+    if not 0.0 <= self.discount <= 1.0:
+      raise ValueError(f"discount={self.discount} must lie in [0, 1]")
+    for name in ("n_step", "batch_size", "min_replay_size", "max_replay_size",
+                 "variable_update_period"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+    if self.min_replay_size > self.max_replay_size:
+      raise ValueError(f"min_replay_size={self.min_replay_size} exceeds "
+                       f"max_replay_size={self.max_replay_size}")
+    for name in ("policy_learning_rate", "critic_learning_rate", "alpha_learning_rate",
+                 "init_alpha", "updates_per_step", "min_scale"):
+      if not getattr(self, name) > 0:
+        raise ValueError(f"{name}={getattr(self, name)} must be > 0")
+    if not 0.0 < self.target_update_rate <= 1.0:
+      raise ValueError(f"target_update_rate={self.target_update_rate} must lie in (0, 1]")
+    if not self.policy_hidden_sizes or not self.critic_hidden_sizes:
+      raise ValueError("policy_hidden_sizes and critic_hidden_sizes must be non-empty")
+
+  @property
+  def samples_per_insert(self) -> float:
+    return self.batch_size * self.updates_per_step

@@ -1,0 +1,174 @@
+"""The KL-regularised SVG(0) learner: owns its TrainingState, one jitted update per batch.
+
+It consumes an iterator of `types.Transition` batches (numpy or device arrays) and never imports
+Reverb or TensorFlow, so it runs unchanged on an accelerator machine fed by any sampler.
+"""
+
+import time
+from typing import Any, Iterator, List, NamedTuple, Optional, Sequence
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from priorax import core
+from priorax import types
+from priorax.agents.kl_svg0 import losses
+from priorax.agents.kl_svg0 import networks as networks_lib
+from priorax.priors import base as priors_base
+from priorax.utils import counting
+from priorax.utils import loggers
+
+NO_NONFINITE_STEP = -1
+
+
+class TrainingState(NamedTuple):
+  """Everything the learner needs to continue exactly where it stopped.
+
+  Arrays are never donated to the update, so references handed to actors or the checkpointer from
+  another thread stay valid while the learner keeps stepping.
+  """
+
+  policy_params: Any
+  critic_params: Any
+  target_critic_params: Any
+  prior_params: Any
+  log_alpha: chex.Array
+  policy_opt_state: Any
+  critic_opt_state: Any
+  alpha_opt_state: Any
+  steps: chex.Array
+  key: chex.PRNGKey
+  # The first update whose losses were not finite (NO_NONFINITE_STEP while all were): recorded
+  # inside the jitted update, so the exact step is known without a host sync per step.
+  first_nonfinite_step: chex.Array
+
+
+class KLSVG0Learner(core.Learner):
+  """Learner of `kl_svg0` (SVG(0) policy, twin soft critics, α tuned towards a KL/entropy target)."""
+
+  def __init__(self, networks: networks_lib.KLSVG0Networks, prior: priors_base.Prior,
+               iterator: Iterator[types.Transition], key: chex.PRNGKey, *,
+               policy_optimizer: optax.GradientTransformation,
+               critic_optimizer: optax.GradientTransformation,
+               alpha_optimizer: optax.GradientTransformation,
+               init_alpha: float, tune_alpha: bool, target_kl: float, target_update_rate: float,
+               counter: Optional[counting.Counter] = None,
+               logger: Optional[loggers.Logger] = None):
+    self._iterator = iterator
+    self._counter = counter or counting.Counter()
+    self._logger = logger or loggers.NoOpLogger()
+    self._update_step = jax.jit(
+        make_update_step(networks, prior, policy_optimizer, critic_optimizer, alpha_optimizer,
+                         tune_alpha=tune_alpha, target_kl=target_kl,
+                         target_update_rate=target_update_rate))
+    self._state = make_initial_state(networks, prior, key, policy_optimizer, critic_optimizer,
+                                     alpha_optimizer, init_alpha)
+    self._timestamp = None
+
+  def step(self):
+    transitions = next(self._iterator)
+    self._state, metrics = self._update_step(self._state, transitions)
+    now = time.time()
+    elapsed = now - self._timestamp if self._timestamp else 0.0
+    self._timestamp = now
+    counts = self._counter.increment(steps=1, walltime=elapsed)
+    # The logger throttles writes; metrics are only pulled to the host when it writes.
+    if self._logger.wants_write():
+      self.check_finite()
+      self._logger.write({**jax.device_get(metrics), **counts})
+
+  def check_finite(self):
+    """Raises core.NonFiniteLossError if any update so far produced a non-finite loss."""
+    step = int(self._state.first_nonfinite_step)
+    if step != NO_NONFINITE_STEP:
+      raise core.NonFiniteLossError(step)
+
+  def get_variables(self, names: Sequence[str]) -> List[Any]:
+    variables = {"policy": self._state.policy_params, "critic": self._state.critic_params,
+                 "prior": self._state.prior_params}
+    return [variables[name] for name in names]
+
+  def save(self) -> TrainingState:
+    return jax.device_get(self._state)
+
+  def restore(self, state: TrainingState):
+    self._state = jax.device_put(state)
+
+
+def make_initial_state(networks, prior, key, policy_optimizer, critic_optimizer, alpha_optimizer,
+                       init_alpha: float) -> TrainingState:
+  key, policy_key, critic_key = jax.random.split(key, 3)
+  policy_params = networks.policy_init(policy_key)
+  critic_params = networks.critic_init(critic_key)
+  log_alpha = jnp.asarray(np.log(init_alpha), jnp.float32)
+  return TrainingState(
+      policy_params=policy_params,
+      critic_params=critic_params,
+      target_critic_params=critic_params,
+      prior_params=prior.params,
+      log_alpha=log_alpha,
+      policy_opt_state=policy_optimizer.init(policy_params),
+      critic_opt_state=critic_optimizer.init(critic_params),
+      alpha_opt_state=alpha_optimizer.init(log_alpha),
+      steps=jnp.zeros((), jnp.int32),
+      key=key,
+      first_nonfinite_step=jnp.asarray(NO_NONFINITE_STEP, jnp.int32))
+
+
+def make_update_step(networks, prior, policy_optimizer, critic_optimizer, alpha_optimizer, *,
+                     tune_alpha: bool, target_kl: float, target_update_rate: float):
+  """Returns `update_step(state, transitions) -> (state, metrics)`, pure and jittable.
+
+  Critic, policy and α gradients are all taken at the pre-update parameters (as in Acme's SAC),
+  which lets XLA overlap the three backward passes.
+  """
+  critic_grad = jax.value_and_grad(losses.critic_loss, has_aux=True)
+  policy_grad = jax.value_and_grad(losses.policy_loss, has_aux=True)
+  alpha_grad = jax.grad(losses.alpha_loss)
+
+  def update_step(state: TrainingState, transitions: types.Transition):
+    key, critic_key, policy_key = jax.random.split(state.key, 3)
+    alpha = jnp.exp(state.log_alpha)
+    (critic_loss, critic_stats), critic_grads = critic_grad(
+        state.critic_params, state.target_critic_params, state.policy_params, state.prior_params,
+        transitions, alpha, critic_key, networks=networks, prior=prior)
+    (policy_loss, policy_stats), policy_grads = policy_grad(
+        state.policy_params, state.critic_params, state.prior_params, transitions.observation,
+        alpha, policy_key, networks=networks, prior=prior)
+
+    critic_updates, critic_opt_state = critic_optimizer.update(critic_grads,
+                                                               state.critic_opt_state)
+    critic_params = optax.apply_updates(state.critic_params, critic_updates)
+    policy_updates, policy_opt_state = policy_optimizer.update(policy_grads,
+                                                               state.policy_opt_state)
+    policy_params = optax.apply_updates(state.policy_params, policy_updates)
+    target_critic_params = optax.incremental_update(critic_params, state.target_critic_params,
+                                                    target_update_rate)
+    log_alpha, alpha_opt_state = state.log_alpha, state.alpha_opt_state
+    if tune_alpha:
+      # The policy loss's batch KL estimate drives α (same sample, no extra forward pass).
+      alpha_updates, alpha_opt_state = alpha_optimizer.update(
+          alpha_grad(state.log_alpha, policy_stats.kl_mean, target_kl), state.alpha_opt_state)
+      log_alpha = optax.apply_updates(state.log_alpha, alpha_updates)
+
+    finite = jnp.isfinite(critic_loss) & jnp.isfinite(policy_loss) & jnp.isfinite(log_alpha)
+    first_nonfinite_step = jnp.where(
+        (state.first_nonfinite_step == NO_NONFINITE_STEP) & ~finite, state.steps,
+        state.first_nonfinite_step)
+    new_state = TrainingState(
+        policy_params=policy_params, critic_params=critic_params,
+        target_critic_params=target_critic_params, prior_params=state.prior_params,
+        log_alpha=log_alpha, policy_opt_state=policy_opt_state,
+        critic_opt_state=critic_opt_state, alpha_opt_state=alpha_opt_state,
+        steps=state.steps + 1, key=key, first_nonfinite_step=first_nonfinite_step)
+    metrics = {
+        "critic_loss": critic_loss, "policy_loss": policy_loss, "alpha": alpha,
+        "q_mean": critic_stats.q_mean, "target_mean": critic_stats.target_mean,
+        "kl_mean": policy_stats.kl_mean, "entropy_estimate": policy_stats.entropy_estimate,
+    }
+    return new_state, metrics
+
+  return update_step

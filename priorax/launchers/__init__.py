@@ -1,0 +1,1 @@
+"""Launchers: local (one process, embedded Reverb) and the `priorax` command line."""

@@ -1,0 +1,5 @@
+"""Default policies π0 for KL-regularised RL."""
+
+from priorax.priors.base import Prior
+from priorax.priors.fixed import make_fixed_prior
+from priorax.priors.uniform import make_uniform_prior

@@ -1,0 +1,1 @@
+"""Loggers, counters, checkpointing, plotting and video."""
