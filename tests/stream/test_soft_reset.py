@@ -1,0 +1,153 @@
+"""Tests for priorax.stream.soft_reset: the OU step, the optax wrapper, and drift estimation."""
+
+from absl.testing import parameterized
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from priorax.stream import soft_reset as sr
+
+
+class OUStepTest(parameterized.TestCase):
+
+  def test_ou_drift_hand_computed(self):
+    out = sr.ou_drift(jnp.array([2.0, -1.0]), jnp.array([0.0, 1.0]), jnp.asarray(0.6),
+                      jnp.asarray(0.5), jnp.array([1.0, -2.0]))
+    # 0.6 θ + 0.4 μ₀ + 0.8 · 0.5 · ε.
+    np.testing.assert_allclose(out, [1.2 + 0.4, -0.6 + 0.4 - 0.8], rtol=1e-6)
+
+  @parameterized.named_parameters(("layer", sr.PER_LAYER), ("parameter", sr.PER_PARAMETER))
+  def test_zero_gradient_keeps_stationary_mean_and_variance(self, granularity):
+    # θ ~ N(μ₀, s₀²) is stationary under the drift: with zero gradients, 100 steps of the wrapper at
+    # γ = 0.8 (a strong drift) must leave the parameters' mean and spread where they were.
+    mu0 = {"w": jnp.full((200, 100), 0.5)}
+    init = {"w": mu0["w"] + 0.2 * jax.random.normal(jax.random.PRNGKey(0), (200, 100))}
+    config = sr.SoftResetConfig(granularity=granularity, initial_gamma=0.8, learn_drift=False,
+                                prior_std=0.2, perturb=True)
+    opt = sr.soft_reset(optax.sgd(0.1), mu0, config)
+    state = opt.init(init)
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, init)
+    step = jax.jit(opt.update)
+    params = init
+    for _ in range(100):
+      updates, state = step(zeros, state, params)
+      params = optax.apply_updates(params, updates)
+    self.assertAlmostEqual(float(jnp.mean(params["w"])), 0.5, delta=0.003)
+    self.assertAlmostEqual(float(jnp.std(params["w"])), 0.2, delta=0.004)
+    # It moved: the parameters are nearly independent of where they started (corr = γ¹⁰⁰ ≈ 0).
+    corr = np.corrcoef(np.ravel(params["w"]), np.ravel(init["w"]))[0, 1]
+    self.assertLess(abs(corr), 0.05)
+    np.testing.assert_allclose(sr.gammas(state)["w"], 0.8, rtol=1e-6)
+
+  def test_zero_gradient_without_noise_contracts_to_mean(self):
+    mu0 = {"w": jnp.zeros(3)}
+    opt = sr.soft_reset(optax.sgd(0.1), mu0, sr.SoftResetConfig(initial_gamma=0.5,
+                                                                learn_drift=False))
+    params = {"w": jnp.array([4.0, -2.0, 1.0])}
+    updates, _ = opt.update({"w": jnp.zeros(3)}, opt.init(params), params)
+    np.testing.assert_allclose(optax.apply_updates(params, updates)["w"], [2.0, -1.0, 0.5])
+
+  def test_gamma_one_limit_is_the_inner_optimiser(self):
+    # With γ pinned at ~1 the wrapper is the inner optimiser: compare against plain Adam.
+    params = {"w": jnp.array([1.0, -2.0]), "b": jnp.array(0.5)}
+    grads = {"w": jnp.array([0.3, 0.1]), "b": jnp.array(-0.2)}
+    config = sr.SoftResetConfig(initial_gamma=1.0 - 1e-7, learn_drift=False, lr_boost=1.0)
+    wrapped = sr.soft_reset(optax.adam(0.1), params, config)
+    plain = optax.adam(0.1)
+    u1, _ = wrapped.update(grads, wrapped.init(params), params)
+    u2, _ = plain.update(grads, plain.init(params), params)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5), u1, u2)
+
+  def test_needs_params(self):
+    opt = sr.soft_reset(optax.sgd(0.1), {"w": jnp.zeros(2)})
+    with self.assertRaisesRegex(ValueError, "needs params"):
+      opt.update({"w": jnp.zeros(2)}, opt.init({"w": jnp.zeros(2)}))
+
+  @parameterized.named_parameters(
+      ("granularity", dict(granularity="net"), "granularity"),
+      ("gamma", dict(initial_gamma=1.0), "initial_gamma"),
+      ("boost", dict(lr_boost=0.5), "lr_boost"),
+      ("range", dict(min_log_delta=0.0, max_log_delta=-1.0), "min_log_delta"))
+  def test_config_rejects(self, kwargs, message):
+    with self.assertRaisesRegex(ValueError, message):
+      sr.SoftResetConfig(**kwargs)
+
+
+def shifting_classification(seed, steps, shift_at, batch=32, dim=20, classes=10):
+  """Linear-teacher classification whose labels are permuted at `shift_at` (an abrupt shift)."""
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(steps, batch, dim)).astype(np.float32)
+  y = np.argmax(x @ rng.normal(size=(dim, classes)), axis=-1)
+  if shift_at is not None:
+    y[shift_at:] = rng.permutation(classes)[y[shift_at:]]
+  return jnp.asarray(x), jnp.asarray(y)
+
+
+def train_online(make_opt, x, y, seed=0, hidden=64):
+  """Online training of an MLP classifier; returns pre-update accuracy and mean γ per step."""
+  classes = int(y.max()) + 1
+  net = hk.without_apply_rng(hk.transform(lambda inp: hk.nets.MLP([hidden, hidden, classes])(inp)))
+  params = net.init(jax.random.PRNGKey(seed), x[0])
+  opt = make_opt(params)
+
+  def loss_fn(p, xb, yb):
+    logits = net.apply(p, xb)
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), yb[:, None], -1)), logits
+
+  def body(carry, batch):
+    p, s = carry
+    (_, logits), g = jax.value_and_grad(loss_fn, has_aux=True)(p, *batch)
+    updates, s = opt.update(g, s, p)
+    if isinstance(s, sr.SoftResetState):
+      leaves = jax.tree_util.tree_leaves(sr.gammas(s))
+      mean_gamma = sum(jnp.sum(l) for l in leaves) / sum(l.size for l in leaves)
+    else:
+      mean_gamma = jnp.ones(())
+    return (optax.apply_updates(p, updates), s), (jnp.mean(jnp.argmax(logits, -1) == batch[1]),
+                                                  mean_gamma)
+
+  run = jax.jit(lambda p, s: jax.lax.scan(body, (p, s), (x, y))[1])
+  acc, gamma = run(params, opt.init(params))
+  return np.asarray(acc), np.asarray(gamma)
+
+
+def recovery_steps(acc, shift_at, window=25, fraction=0.9):
+  """Steps after the shift until the moving-average accuracy is back to `fraction` of its pre-shift level."""
+  ma = np.convolve(acc, np.ones(window) / window, mode="valid")
+  target = fraction * ma[shift_at - window]
+  hits = np.nonzero(ma[shift_at:] >= target)[0]
+  return int(hits[0]) + window if hits.size else len(acc) - shift_at
+
+
+class DriftEstimationTest(parameterized.TestCase):
+
+  def test_gamma_goes_to_one_on_stationary_stream(self):
+    x, y = shifting_classification(0, steps=1500, shift_at=None)
+    acc, gamma = train_online(
+        lambda p: sr.soft_reset(optax.adam(1e-3), p, sr.SoftResetConfig(initial_gamma=0.995)), x, y)
+    self.assertLess(gamma[0], 0.996)
+    self.assertGreater(gamma[-100:].mean(), 0.999)
+    self.assertGreater(acc[-200:].mean(), 0.8)
+
+  def test_partial_reset_and_faster_recovery_after_abrupt_shift(self):
+    shift = 1500
+    adam_steps, reset_steps = [], []
+    for seed in range(2):
+      x, y = shifting_classification(seed, steps=2 * shift, shift_at=shift)
+      adam_acc, _ = train_online(lambda p: optax.adam(1e-3), x, y, seed)
+      acc, gamma = train_online(lambda p: sr.soft_reset(optax.adam(1e-3), p), x, y, seed)
+      before, after = gamma[shift - 100:shift].mean(), gamma[shift:shift + 100].min()
+      # The drift reacts to the shift (γ drops) but stays a soft reset (γ well above 0).
+      self.assertLess(after, before - 2e-3)
+      self.assertGreater(after, 0.98)
+      self.assertGreater(gamma[-100:].mean(), after)
+      adam_steps.append(recovery_steps(adam_acc, shift))
+      reset_steps.append(recovery_steps(acc, shift))
+    self.assertLess(np.mean(reset_steps), 0.9 * np.mean(adam_steps), (reset_steps, adam_steps))
+
+
+if __name__ == "__main__":
+  pytest.main([__file__])
