@@ -44,6 +44,7 @@ class EnvironmentLoop(core.Worker):
     self._actor.observe_first(timestep)
     if not self._should_update:
       self._actor.update(wait=True)
+    steps_key = f"{self._label}_steps"
     while not timestep.last() and (max_steps is None or episode_steps < max_steps):
       action = self._actor.select_action(timestep.observation)
       timestep = self._environment.step(action)
@@ -52,8 +53,9 @@ class EnvironmentLoop(core.Worker):
         self._actor.update()
       episode_steps += 1
       episode_return += float(np.sum(timestep.reward))
-    counts = self._counter.increment(**{f"{self._label}_steps": episode_steps,
-                                        f"{self._label}_episodes": int(timestep.last())})
+      # Counted per step, so the learner's log rows carry the current environment step.
+      self._counter.increment(**{steps_key: 1})
+    counts = self._counter.increment(**{f"{self._label}_episodes": int(timestep.last())})
     duration = time.time() - start
     result = {"episode_return": episode_return, "episode_length": episode_steps,
               "steps_per_second": episode_steps / max(duration, 1e-9), **counts}

@@ -51,10 +51,10 @@ class GenericActor(core.Actor):
 
   def __init__(self, policy: Policy, variable_client: VariableClient, key: chex.PRNGKey,
                adder: Optional[Any] = None):
-    cpu = jax.devices("cpu")[0]
-    self._policy = jax.jit(policy, device=cpu)
+    # Parameters and key are committed to the CPU, so the jitted policy runs there too.
+    self._policy = jax.jit(policy)
     self._client = variable_client
-    self._key = jax.device_put(key, cpu)
+    self._key = jax.device_put(key, jax.devices("cpu")[0])
     self._adder = adder
 
   def select_action(self, observation: types.Observation) -> np.ndarray:
