@@ -192,16 +192,22 @@ class _LearnerThread(threading.Thread):
         self._on_error()
 
 
-def _interrupt_on_sigterm():
-  """Makes SIGTERM behave like Ctrl-C (final checkpoint, clean exit) in the main thread."""
+def _install_interrupt_handlers() -> Dict[int, Any]:
+  """Makes SIGINT and SIGTERM raise KeyboardInterrupt in the main thread (final checkpoint, clean
+  exit); returns the previous handlers.
+
+  Installed after Reverb, TensorFlow and the dataset are set up: a native library can replace the
+  process's C-level SIGINT handler (seen here: Ctrl-C was silently ignored), and `signal.signal`
+  puts Python's back.
+  """
   if threading.current_thread() is not threading.main_thread():
-    return None
+    return {}
 
   def handler(signum, frame):
     del signum, frame
     raise KeyboardInterrupt
 
-  return signal.signal(signal.SIGTERM, handler)
+  return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _prune_replay_checkpoints(replay_dir: str) -> None:
@@ -280,7 +286,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
     return row
 
   learner_thread = _LearnerThread(learner, on_error=server.stop)
-  previous_sigterm = _interrupt_on_sigterm()
+  previous_handlers = _install_interrupt_handlers()
   min_replay = getattr(builder.config, "min_replay_size", 0)
   acting_time, acting_steps = 0.0, 0
   next_eval = (int(counter.get("actor_steps")) // config.eval_every + 1) * config.eval_every
@@ -317,19 +323,22 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
     interrupted = True
   finally:
     learner_thread.stop.set()
-    if previous_sigterm is not None:
-      signal.signal(signal.SIGTERM, previous_sigterm)
+    for sig, previous in previous_handlers.items():
+      signal.signal(sig, previous)
 
   try:
     if learner_thread.error is None:
       path = save_checkpoint()
       print(f"[train] checkpoint saved: {path}", flush=True)
   finally:
-    server.stop()
-    learner_thread.join(timeout=30)
+    # The prefetcher is closed before the server stops (a Reverb sample cannot be interrupted
+    # once its server is gone); a learner blocked on an empty buffer is a daemon thread and is
+    # left behind after a short wait: the final checkpoint is already written.
     close = getattr(iterator, "close", None)
     if close is not None:
-      close()
+      close(timeout=1.0)
+    server.stop()
+    learner_thread.join(timeout=1.0)
   if learner_thread.error is not None:
     raise learner_thread.error
   if interrupted:
