@@ -139,3 +139,21 @@ def test_console_script_reports_bad_input_without_traceback(tmp_path):
   assert result.returncode == cli.EXIT_BAD_INPUT
   assert "Traceback" not in result.stderr
   assert "dmc:walker-walk" in result.stderr
+
+
+def test_fixed_prior_from_a_trained_run(trained_run, tmp_path):
+  """π0 = the trained run's policy: the new run trains towards it and logs the KL."""
+  run_dir = tmp_path / "with_prior"
+  assert _train(run_dir, 300, "--set", "prior=fixed", "--set",
+                f"prior_run_dir={trained_run}") == 0
+  with open(run_dir / "logs" / "learner.csv") as f:
+    rows = list(csv.DictReader(f))
+  kls = [float(r["kl_mean"]) for r in rows]
+  assert rows and np.all(np.isfinite(kls)) and np.all(np.asarray(kls) >= 0.0)
+
+
+def test_fixed_prior_without_a_checkpoint_is_bad_input(tmp_path, capsys):
+  code = _train(tmp_path / "run", 300, "--set", "prior=fixed", "--set",
+                f"prior_run_dir={tmp_path / 'nothing'}")
+  assert code == cli.EXIT_BAD_INPUT
+  assert "prior_run_dir=" in capsys.readouterr().err

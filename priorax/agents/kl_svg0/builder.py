@@ -111,7 +111,7 @@ def load_policy_prior(run_dir: str, action_size: int) -> priors.Prior:
     raise checkpointing.CheckpointError(f"prior_run_dir={run_dir!r} has no checkpoint")
   agent_config = run_config["agent_config"]
   params = data["learner_state"]["policy_params"]
-  saved_action_size = next(iter(params["gaussian_head/~/mean"].values())).shape[-1]
+  saved_action_size = params["gaussian_head/mean"]["b"].shape[-1]
   if saved_action_size != action_size:
     raise checkpointing.CheckpointError(
         f"prior_run_dir={run_dir!r}: its policy has {saved_action_size} actions; this environment "
