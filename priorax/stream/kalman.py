@@ -32,6 +32,8 @@ Array = jax.Array
 
 REGRESSION = "regression"
 CLASSIFICATION = "classification"
+SURROGATE = "surrogate"
+SOFTMAX = "softmax"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,6 +181,10 @@ class KalmanHeadConfig:
     initial_gamma: γ at the start; 1.0 (with learn_drift=False) means no drift.
     learn_drift: whether γ is learned by SGD on the predictive log-likelihood.
     drift_learning_rate: Adam step size on log δ (and log τ).
+    drift_objective: classification only; what γ (and the features) maximise: "surrogate", the
+      Gaussian surrogate's one-step predictive log-likelihood of the one-hot targets (the model's own
+      evidence), or "softmax", the log-probability of the label under the MC softmax predictive.
+      τ always follows the softmax predictive.
     learn_temperature: classification only; whether τ is learned with γ.
     num_samples: S, Monte-Carlo samples of the predictive logits (classification).
     feature_learning_rate: SGD step size on the feature extractor's parameters; 0 keeps them fixed.
@@ -191,6 +197,7 @@ class KalmanHeadConfig:
   initial_gamma: float = 0.999
   learn_drift: bool = True
   drift_learning_rate: float = 1e-2
+  drift_objective: str = SOFTMAX
   # Classification predictive.
   learn_temperature: bool = True
   num_samples: int = 16
@@ -211,6 +218,8 @@ class KalmanHeadConfig:
     if self.drift_learning_rate < 0 or self.feature_learning_rate < 0:
       raise ValueError(f"learning rates must be >= 0, got drift={self.drift_learning_rate}, "
                        f"feature={self.feature_learning_rate}")
+    if self.drift_objective not in (SURROGATE, SOFTMAX):
+      raise ValueError(f"drift_objective={self.drift_objective!r}; expected {SURROGATE!r} or {SOFTMAX!r}")
     if self.num_samples < 1:
       raise ValueError(f"num_samples={self.num_samples} must be >= 1")
 
@@ -299,11 +308,22 @@ class KalmanHead:
       mu, _ = predictive_moments(mean_minus, cov_minus, phi)
       error = jnp.mean(jnp.sum((y - mu)**2, axis=-1))
     else:
-      log_probs = classification_log_probs(mean_minus, cov_minus, phi, jnp.exp(log_temperature), noise)
+      stop = jax.lax.stop_gradient if c.drift_objective == SURROGATE else (lambda a: a)
+      log_probs = classification_log_probs(stop(mean_minus), stop(cov_minus), stop(phi),
+                                           jnp.exp(log_temperature), noise)
       ll = jnp.take_along_axis(log_probs, y[:, None], axis=-1)[:, 0]
-      error = jnp.mean(jnp.argmax(log_probs, axis=-1) != y)
+      # With isotropic logit noise the exact predictive ranks the classes as the mean logits do,
+      # so the decision uses them rather than the Monte-Carlo estimate (which adds sampling noise).
+      mu, _ = predictive_moments(mean_minus, cov_minus, phi)
+      error = jnp.mean(jnp.argmax(mu, axis=-1) != y)
     loss = -jnp.mean(ll)
-    return loss, (KalmanMetrics(-loss, error, gamma), mean_minus, cov_minus, phi)
+    objective = loss
+    if c.likelihood == CLASSIFICATION and c.drift_objective == SURROGATE:
+      # γ and the features follow the surrogate model's own evidence; τ the softmax predictive.
+      targets = jax.nn.one_hot(y, self._num_outputs, dtype=phi.dtype)
+      objective = loss - jnp.mean(regression_log_likelihood(mean_minus, cov_minus, phi, targets,
+                                                            c.noise_variance))
+    return objective, (KalmanMetrics(-loss, error, gamma), mean_minus, cov_minus, phi)
 
   def update(self, state: KalmanState, x: Array, y: Array) -> Tuple[KalmanState, KalmanMetrics]:
     """Consumes one batch: x [B, ...] (inputs of features_fn), y [B] int labels or [B, K] targets."""

@@ -115,7 +115,8 @@ class ConfigTest(parameterized.TestCase):
       ("variance", dict(noise_variance=0.0), "variances"),
       ("gamma", dict(initial_gamma=1.5), "initial_gamma"),
       ("boundary", dict(initial_gamma=1.0, learn_drift=True), "boundary"),
-      ("samples", dict(num_samples=0), "num_samples"))
+      ("samples", dict(num_samples=0), "num_samples"),
+      ("objective", dict(drift_objective="elbo"), "drift_objective"))
   def test_rejects(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       kalman.KalmanHeadConfig(**kwargs)

@@ -1,7 +1,6 @@
 """Tests for priorax.stream.soft_reset: the OU step, the optax wrapper, and drift estimation."""
 
 from absl.testing import parameterized
-import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +8,7 @@ import optax
 import pytest
 
 from priorax.stream import soft_reset as sr
+from priorax.stream import streams
 
 
 class OUStepTest(parameterized.TestCase):
@@ -76,57 +76,11 @@ class OUStepTest(parameterized.TestCase):
       sr.SoftResetConfig(**kwargs)
 
 
-def shifting_classification(seed, steps, shift_at, batch=32, dim=20, classes=10):
-  """Linear-teacher classification whose labels are permuted at `shift_at` (an abrupt shift)."""
-  rng = np.random.default_rng(seed)
-  x = rng.normal(size=(steps, batch, dim)).astype(np.float32)
-  y = np.argmax(x @ rng.normal(size=(dim, classes)), axis=-1)
-  if shift_at is not None:
-    y[shift_at:] = rng.permutation(classes)[y[shift_at:]]
-  return jnp.asarray(x), jnp.asarray(y)
-
-
-def train_online(make_opt, x, y, seed=0, hidden=64):
-  """Online training of an MLP classifier; returns pre-update accuracy and mean γ per step."""
-  classes = int(y.max()) + 1
-  net = hk.without_apply_rng(hk.transform(lambda inp: hk.nets.MLP([hidden, hidden, classes])(inp)))
-  params = net.init(jax.random.PRNGKey(seed), x[0])
-  opt = make_opt(params)
-
-  def loss_fn(p, xb, yb):
-    logits = net.apply(p, xb)
-    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), yb[:, None], -1)), logits
-
-  def body(carry, batch):
-    p, s = carry
-    (_, logits), g = jax.value_and_grad(loss_fn, has_aux=True)(p, *batch)
-    updates, s = opt.update(g, s, p)
-    if isinstance(s, sr.SoftResetState):
-      leaves = jax.tree_util.tree_leaves(sr.gammas(s))
-      mean_gamma = sum(jnp.sum(l) for l in leaves) / sum(l.size for l in leaves)
-    else:
-      mean_gamma = jnp.ones(())
-    return (optax.apply_updates(p, updates), s), (jnp.mean(jnp.argmax(logits, -1) == batch[1]),
-                                                  mean_gamma)
-
-  run = jax.jit(lambda p, s: jax.lax.scan(body, (p, s), (x, y))[1])
-  acc, gamma = run(params, opt.init(params))
-  return np.asarray(acc), np.asarray(gamma)
-
-
-def recovery_steps(acc, shift_at, window=25, fraction=0.9):
-  """Steps after the shift until the moving-average accuracy is back to `fraction` of its pre-shift level."""
-  ma = np.convolve(acc, np.ones(window) / window, mode="valid")
-  target = fraction * ma[shift_at - window]
-  hits = np.nonzero(ma[shift_at:] >= target)[0]
-  return int(hits[0]) + window if hits.size else len(acc) - shift_at
-
-
 class DriftEstimationTest(parameterized.TestCase):
 
   def test_gamma_goes_to_one_on_stationary_stream(self):
-    x, y = shifting_classification(0, steps=1500, shift_at=None)
-    acc, gamma = train_online(
+    x, y = streams.shifting_classification(0, steps=1500, shift_every=None)
+    acc, gamma = streams.train_online_classifier(
         lambda p: sr.soft_reset(optax.adam(1e-3), p, sr.SoftResetConfig(initial_gamma=0.995)), x, y)
     self.assertLess(gamma[0], 0.996)
     self.assertGreater(gamma[-100:].mean(), 0.999)
@@ -136,16 +90,16 @@ class DriftEstimationTest(parameterized.TestCase):
     shift = 1500
     adam_steps, reset_steps = [], []
     for seed in range(2):
-      x, y = shifting_classification(seed, steps=2 * shift, shift_at=shift)
-      adam_acc, _ = train_online(lambda p: optax.adam(1e-3), x, y, seed)
-      acc, gamma = train_online(lambda p: sr.soft_reset(optax.adam(1e-3), p), x, y, seed)
+      x, y = streams.shifting_classification(seed, steps=2 * shift, shift_every=shift)
+      adam_acc, _ = streams.train_online_classifier(lambda p: optax.adam(1e-3), x, y, seed)
+      acc, gamma = streams.train_online_classifier(lambda p: sr.soft_reset(optax.adam(1e-3), p), x, y, seed)
       before, after = gamma[shift - 100:shift].mean(), gamma[shift:shift + 100].min()
       # The drift reacts to the shift (γ drops) but stays a soft reset (γ well above 0).
       self.assertLess(after, before - 2e-3)
       self.assertGreater(after, 0.98)
       self.assertGreater(gamma[-100:].mean(), after)
-      adam_steps.append(recovery_steps(adam_acc, shift))
-      reset_steps.append(recovery_steps(acc, shift))
+      adam_steps.append(streams.recovery_steps(adam_acc, shift))
+      reset_steps.append(streams.recovery_steps(acc, shift))
     self.assertLess(np.mean(reset_steps), 0.9 * np.mean(adam_steps), (reset_steps, adam_steps))
 
 

@@ -1,0 +1,283 @@
+"""Online-learning benchmark of the supervised-stream modules (issue 3), ≥ 3 seeds each.
+
+1. `online_error` on scikit-learn's digits under abrupt label permutations and a gradual pixel
+   rotation (streams.digits_drift_stream): online SGD on a softmax head (best learning rate of a grid,
+   chosen on the stream itself), the Kalman head with γ fixed to 1, and with γ learned.
+2. `recovery_steps` after an abrupt label permutation (streams.shifting_classification), MLP trained
+   online by Adam, plain or wrapped by the soft reset.
+3. `steps_to_loss` on a teacher-MLP regression: SGD on the whole network (best learning rate of a
+   grid) vs the closed-form last layer with SGD on the backbone (best backbone rate of the same grid).
+
+Writes benchmarks/results/stream_online.json and .png.
+
+  .venv/bin/python -m benchmarks.stream_online [--seeds 3] [--quick]
+"""
+
+import argparse
+import time
+from typing import Dict, List
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import optax
+
+from benchmarks import results_io
+from priorax.stream import closed_form as cf
+from priorax.stream import kalman
+from priorax.stream import soft_reset as sr
+from priorax.stream import streams
+
+Record = results_io.Record
+
+SGD_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0)
+KALMAN_NOISE_VARIANCES = (0.03, 0.1, 0.3)
+REGRESSION_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. Kalman head vs online SGD.
+
+
+def online_sgd_errors(x: np.ndarray, y: np.ndarray, learning_rate: float) -> np.ndarray:
+  """Softmax-regression head trained by SGD, one step per batch; error before each step."""
+  classes = int(y.max()) + 1
+
+  def body(w, batch):
+    xb, yb = batch
+
+    def loss(w):
+      log_p = jax.nn.log_softmax(xb @ w)
+      return -jnp.mean(jnp.take_along_axis(log_p, yb[:, None], -1)), log_p
+
+    (_, log_p), g = jax.value_and_grad(loss, has_aux=True)(w)
+    return w - learning_rate * g, jnp.mean(jnp.argmax(log_p, -1) != yb)
+
+  w0 = jnp.zeros((x.shape[-1], classes))
+  _, errors = jax.jit(lambda w: jax.lax.scan(body, w, (jnp.asarray(x), jnp.asarray(y))))(w0)
+  return np.asarray(errors)
+
+
+def kalman_errors(x: np.ndarray, y: np.ndarray, config: kalman.KalmanHeadConfig, seed: int):
+  head = kalman.KalmanHead(config, x.shape[-1], int(y.max()) + 1)
+  run = jax.jit(lambda s: jax.lax.scan(lambda st, b: head.update(st, *b), s,
+                                       (jnp.asarray(x), jnp.asarray(y)))[1])
+  metrics = run(head.init(jax.random.PRNGKey(seed)))
+  return np.asarray(metrics.error), np.asarray(metrics.gamma)
+
+
+def run_kalman(seeds: List[int], steps: int) -> Dict[str, Dict[int, np.ndarray]]:
+  """Online error curves per method and seed; each method's one hyper-parameter is the best of its
+  grid by mean online error over the seeds (the same oracle choice for every method)."""
+  data = {s: streams.digits_drift_stream(s, steps) for s in seeds}
+  candidates = {
+      "online_sgd": {lr: (lambda x, y, s, lr=lr: online_sgd_errors(x, y, lr))
+                     for lr in SGD_LEARNING_RATES},
+      "kalman_fixed_drift": {nv: (lambda x, y, s, nv=nv: kalman_errors(x, y, kalman.KalmanHeadConfig(
+          noise_variance=nv, initial_gamma=1.0, learn_drift=False), s)[0])
+                             for nv in KALMAN_NOISE_VARIANCES},
+      "kalman_learned_drift": {nv: (lambda x, y, s, nv=nv: kalman_errors(x, y, kalman.KalmanHeadConfig(
+          noise_variance=nv, initial_gamma=0.99, drift_learning_rate=0.1), s)[0])
+                               for nv in KALMAN_NOISE_VARIANCES},
+  }
+  curves = {}
+  for method, grid in candidates.items():
+    best = None
+    for value, fn in grid.items():
+      per_seed = {s: fn(*data[s], s) for s in seeds}
+      score = np.mean([e.mean() for e in per_seed.values()])
+      print(f"  {method} hyper={value}: online error {score:.4f}", flush=True)
+      if best is None or score < best[0]:
+        best = (score, value, per_seed)
+    print(f"{method}: best hyper={best[1]}, online error {best[0]:.4f}", flush=True)
+    curves[method] = best[2]
+  return curves
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Soft reset vs Adam after an abrupt shift.
+
+
+def run_soft_reset(seeds: List[int], shift: int, num_shifts: int):
+  curves = {"adam": {}, "soft_reset": {}}
+  gammas = {}
+  steps = {"adam": {}, "soft_reset": {}}
+  for s in seeds:
+    x, y = streams.shifting_classification(s, steps=(num_shifts + 1) * shift, shift_every=shift)
+    for method in ("adam", "soft_reset"):
+      make = ((lambda p: optax.adam(1e-3)) if method == "adam"
+              else (lambda p: sr.soft_reset(optax.adam(1e-3), p)))
+      acc, gamma = streams.train_online_classifier(make, x, y, s)
+      curves[method][s] = acc
+      if method == "soft_reset":
+        gammas[s] = gamma
+      steps[method][s] = [streams.recovery_steps(acc, k * shift) for k in range(1, num_shifts + 1)]
+    print(f"seed {s}: recovery steps adam {steps['adam'][s]}, soft_reset {steps['soft_reset'][s]}",
+          flush=True)
+  return curves, gammas, steps
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Closed-form last layer vs SGD.
+
+
+def _mlp_features(hidden):
+  return hk.without_apply_rng(hk.transform(
+      lambda x: jax.nn.tanh(hk.nets.MLP([hidden, hidden], activation=jnp.tanh)(x))))
+
+
+def regression_losses(method: str, learning_rate: float, seed: int, steps: int, batch: int = 64,
+                      hidden: int = 64, n: int = 2048, eval_every: int = 10) -> np.ndarray:
+  """Full training-set loss ½‖f(x) − y‖² (mean) every `eval_every` minibatch steps."""
+  x, y = streams.teacher_regression(seed, n)
+  net = _mlp_features(hidden)
+  rng = np.random.default_rng(seed + 1000)
+  batches = rng.integers(0, n, size=(steps, batch))
+  backbone = net.init(jax.random.PRNGKey(seed), x[:1])
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  if method == "sgd":
+    head = {"w": jax.random.normal(jax.random.PRNGKey(seed + 1), (hidden, 1)) / np.sqrt(hidden),
+            "b": jnp.zeros(1)}
+    params = (backbone, head)
+    opt = optax.sgd(learning_rate)
+
+    def predict(p, xb):
+      return net.apply(p[0], xb) @ p[1]["w"] + p[1]["b"]
+
+    def step(carry, idx):
+      p, s = carry
+      g = jax.grad(lambda p: 0.5 * jnp.mean(jnp.sum((predict(p, x[idx]) - y[idx])**2, -1)))(p)
+      u, s = opt.update(g, s)
+      return (optax.apply_updates(p, u), s), None
+
+    carry = (params, opt.init(params))
+    full_loss = lambda c: 0.5 * jnp.mean(jnp.sum((predict(c[0], x) - y)**2, -1))
+  else:
+    def features(p, xb):  # A constant feature stands in for the bias of the last layer.
+      phi = net.apply(p, xb)
+      return jnp.concatenate([phi, jnp.ones(phi.shape[:-1] + (1,), phi.dtype)], -1)
+
+    learner = cf.ClosedFormLastLayer(
+        cf.ClosedFormConfig(beta=1e-4, forgetting=0.9, backbone_learning_rate=learning_rate),
+        features, hidden + 1, 1)
+
+    def step(state, idx):
+      return learner.update(state, x[idx], y[idx])[0], None
+
+    carry = learner.init(backbone)
+    full_loss = lambda st: 0.5 * jnp.mean(jnp.sum((learner.predict(st, x) - y)**2, -1))
+
+  @jax.jit
+  def chunk(c, idx):
+    c, _ = jax.lax.scan(step, c, idx)
+    return c, full_loss(c)
+
+  losses = []
+  for k in range(0, steps, eval_every):
+    carry, loss = chunk(carry, jnp.asarray(batches[k:k + eval_every]))
+    losses.append(float(loss))
+  return np.asarray(losses)
+
+
+def run_closed_form(seeds: List[int], steps: int, eval_every: int = 10):
+  curves = {}
+  for method in ("sgd", "closed_form_last_layer"):
+    best = None
+    for lr in REGRESSION_LEARNING_RATES:
+      per_seed = {s: regression_losses("sgd" if method == "sgd" else "cf", lr, s, steps,
+                                       eval_every=eval_every) for s in seeds}
+      final = np.mean([c[-1] for c in per_seed.values()])
+      print(f"  {method} lr={lr}: final training loss {final:.4f}", flush=True)
+      if np.isfinite(final) and (best is None or final < best[0]):
+        best = (final, lr, per_seed)
+    print(f"{method}: best lr={best[1]}", flush=True)
+    curves[method] = best[2]
+  # Threshold: twice the best final loss SGD reaches, so SGD crosses it too.
+  threshold = 2.0 * np.mean([c[-1] for c in curves["sgd"].values()])
+  return curves, threshold
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--seeds", type=int, default=3)
+  parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test)")
+  args = parser.parse_args()
+  seeds = list(range(args.seeds))
+  kalman_steps, shift, regression_steps = (200, 300, 200) if args.quick else (1500, 1500, 3000)
+  eval_every = 10
+  records: List[Record] = []
+  t0 = time.time()
+
+  print("== online_error (digits, abrupt + gradual shifts)", flush=True)
+  kalman_curves = run_kalman(seeds, kalman_steps)
+  for method, per_seed in kalman_curves.items():
+    for s, errors in per_seed.items():
+      records.append(Record("digits_drift", method, "online_error", float(errors.mean()),
+                            "fraction", s, int(errors.size * 10)))
+
+  print("== recovery_steps (label permutation every %d steps)" % shift, flush=True)
+  reset_curves, reset_gammas, reset_steps = run_soft_reset(seeds, shift, num_shifts=2)
+  for method, per_seed in reset_steps.items():
+    for s, values in per_seed.items():
+      records.append(Record("label_shift_mlp", method, "recovery_steps", float(np.mean(values)),
+                            "steps", s))
+
+  print("== steps_to_loss (teacher regression)", flush=True)
+  cf_curves, threshold = run_closed_form(seeds, regression_steps, eval_every)
+  for method, per_seed in cf_curves.items():
+    for s, losses in per_seed.items():
+      records.append(Record("teacher_regression", method, "steps_to_loss",
+                            float(eval_every * (streams.steps_to_threshold(losses, threshold) + 1)),
+                            "steps", s))
+      records.append(Record("teacher_regression", method, "final_training_loss", float(losses[-1]),
+                            "mse/2", s))
+
+  path = results_io.write_results("stream_online", records)
+  _plot(kalman_curves, reset_curves, reset_gammas, shift, cf_curves, threshold, eval_every,
+        path[:-len(".json")] + ".png")
+  print(f"wrote {path} in {time.time() - t0:.0f}s")
+  _summary(records)
+
+
+def _summary(records: List[Record]):
+  by = {}
+  for r in records:
+    by.setdefault((r.metric, r.method), []).append(r.value)
+  for (metric, method), values in sorted(by.items()):
+    print(f"{metric:22s} {method:24s} mean {np.mean(values):9.4f}  sd {np.std(values):8.4f}  n={len(values)}")
+
+
+def _plot(kalman_curves, reset_curves, reset_gammas, shift, cf_curves, threshold, eval_every, path):
+  fig, axes = plt.subplots(1, 4, figsize=(20, 4))
+  window = 50
+  for method, per_seed in kalman_curves.items():
+    mean = np.mean(list(per_seed.values()), axis=0)
+    axes[0].plot(np.convolve(mean, np.ones(window) / window, mode="valid"), label=method)
+  axes[0].set(title="digits drift stream: online error", xlabel="batch", ylabel="error (50-batch MA)")
+  axes[0].legend()
+  for method, per_seed in reset_curves.items():
+    mean = np.mean(list(per_seed.values()), axis=0)
+    axes[1].plot(np.convolve(mean, np.ones(25) / 25, mode="valid"), label=method)
+  axes[1].set(title=f"label permutation every {shift} steps", xlabel="step", ylabel="accuracy (MA)")
+  axes[1].legend()
+  axes[2].plot(np.mean(list(reset_gammas.values()), axis=0))
+  axes[2].set(title="soft reset: mean γ over parameters", xlabel="step", ylabel="γ")
+  for method, per_seed in cf_curves.items():
+    mean = np.mean(list(per_seed.values()), axis=0)
+    axes[3].plot(eval_every * np.arange(1, mean.size + 1), mean, label=method)
+  axes[3].axhline(threshold, color="k", ls="--", lw=0.8, label="threshold")
+  axes[3].set(title="teacher regression: training loss", xlabel="step", ylabel="½ MSE", yscale="log")
+  axes[3].legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+  main()

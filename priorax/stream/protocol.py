@@ -1,0 +1,290 @@
+"""NEVIS-style stream protocol: learners see a chronological stream of tasks; error and compute count.
+
+Bornschein et al., "NEVIS'22: A Stream of 100 Tasks Sampled from 30 Years of Computer Vision
+Research", JMLR 2023, https://arxiv.org/abs/2211.11747 (protocol read from google-deepmind/dm_nevis):
+a learner has `init() -> state`, `train(task, state) -> (state, resources)` and
+`predict(task, state, x)`; hyper-parameters are searched within each task on its dev split and the
+compute of *every* trial counts; the metrics are the test error per task, its stream average, and
+compute in FLOPs (steps × XLA's cost estimate of one update, plus the dev evaluations).
+
+Baselines: `independent` (from scratch on every task) and `previous` (fine-tune the backbone of the
+last task's model, with a new head for the new label space). Option `prune_fraction` gives the
+zero-shot structured pruning of Caccia et al. 2023 ("On Anytime Learning at Macroscale", and the
+compute-optimal transfer study; https://arxiv.org/abs/2106.09563): before fine-tuning, the hidden
+units whose incoming weights have the smallest L2 norm are removed, so the pruned backbone is
+cheaper to train and evaluate. (The dynamic-kNN baseline of NEVIS is not implemented.)
+"""
+
+import abc
+import dataclasses
+import time
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import chex
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from priorax.stream import datasets
+
+Array = jax.Array
+SCRATCH = "scratch"
+PREVIOUS = "previous"
+
+
+class Resources(NamedTuple):
+  """Compute spent on one task, over all hyper-parameter trials."""
+  flops: float
+  wall_time_s: float
+  steps: int
+
+
+class Learner(abc.ABC):
+  """The NEVIS learner interface."""
+
+  @abc.abstractmethod
+  def init(self) -> Any:
+    """Returns the learner's state before the first task."""
+
+  @abc.abstractmethod
+  def train(self, task: datasets.Task, state: Any) -> Tuple[Any, Resources]:
+    """Trains on `task` (its train and dev splits), returning the new state and the compute spent."""
+
+  @abc.abstractmethod
+  def predict(self, task: datasets.Task, state: Any, x: np.ndarray) -> np.ndarray:
+    """Predicted labels [N] for inputs x [N, ...] of `task`."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Networks and pruning.
+
+
+def make_network(hidden_sizes: Sequence[int], num_classes: int) -> hk.Transformed:
+  """MLP backbone (`backbone/~/linear_i`, ReLU) and a linear head (`head`) on flattened images."""
+
+  def forward(x):
+    x = jnp.reshape(x, (x.shape[0], -1))
+    h = hk.nets.MLP(list(hidden_sizes), activate_final=True, name="backbone")(x)
+    return hk.Linear(num_classes, name="head")(h)
+
+  return hk.without_apply_rng(hk.transform(forward))
+
+
+def backbone_sizes(params: hk.Params) -> List[int]:
+  """Hidden sizes of a backbone, read from its parameters."""
+  layers = sorted((k for k in params if k.startswith("backbone/")),
+                  key=lambda k: int(k.rsplit("_", 1)[1]))
+  return [params[k]["w"].shape[1] for k in layers]
+
+
+def prune_units(params: hk.Params, keep: Sequence[int]) -> hk.Params:
+  """Zero-shot structured pruning (Caccia et al. 2023): in each hidden layer keep the `keep[i]` units
+  with the largest L2 norm of incoming weights, removing the others' outgoing weights as well.
+
+  Args:
+    params: backbone parameters (`backbone/~/linear_i` with "w" [in, out] and "b" [out]); other
+      modules (the head) are dropped, as the next task gets a new head.
+    keep: how many units to keep per hidden layer.
+
+  Returns:
+    The smaller backbone's parameters.
+  """
+  layers = sorted((k for k in params if k.startswith("backbone/")),
+                  key=lambda k: int(k.rsplit("_", 1)[1]))
+  if len(keep) != len(layers):
+    raise ValueError(f"keep has {len(keep)} entries for {len(layers)} hidden layers")
+  out = {k: dict(params[k]) for k in layers}
+  for i, name in enumerate(layers):
+    w = out[name]["w"]
+    if not 0 < keep[i] <= w.shape[1]:
+      raise ValueError(f"keep[{i}]={keep[i]} not in [1, {w.shape[1]}]")
+    norms = jnp.linalg.norm(w, axis=0)
+    idx = jnp.sort(jnp.argsort(-norms)[:keep[i]])
+    out[name] = {"w": w[:, idx], "b": out[name]["b"][idx]}
+    if i + 1 < len(layers):
+      nxt = out[layers[i + 1]]
+      out[layers[i + 1]] = {"w": nxt["w"][idx, :], "b": nxt["b"]}
+  return out
+
+
+def xla_flops(fn: Callable, *args) -> float:
+  """FLOPs of one call of `fn(*args)` from XLA's cost analysis of the compiled function."""
+  analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
+  if isinstance(analysis, (list, tuple)):
+    analysis = analysis[0]
+  return float(analysis.get("flops", 0.0))
+
+
+# ----------------------------------------------------------------------------------------------
+# Fine-tuning learner (independent / previous / pruned).
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+  """Configuration of the fine-tuning learner.
+
+  Attributes:
+    init_from: "scratch" (independent baseline) or "previous" (fine-tune the last task's backbone).
+    hidden_sizes: widths of the MLP backbone.
+    prune_fraction: with init_from="previous", the fraction of each hidden layer's units removed
+      (lowest incoming-weight norm) before fine-tuning; 0 disables pruning.
+    learning_rates: Adam step sizes tried on every task; the dev split picks one, all trials count.
+    batch_size: minibatch size.
+    epochs: passes over the training split, within [min_steps, max_steps] steps.
+    min_steps, max_steps: bounds on the number of steps per trial.
+    seed: initialisation and minibatch seed.
+  """
+  init_from: str = PREVIOUS
+  hidden_sizes: Tuple[int, ...] = (256, 128)
+  prune_fraction: float = 0.0
+  learning_rates: Tuple[float, ...] = (1e-3, 3e-3)
+  batch_size: int = 64
+  epochs: float = 10.0
+  min_steps: int = 50
+  max_steps: int = 2000
+  seed: int = 0
+
+  def __post_init__(self):
+    if self.init_from not in (SCRATCH, PREVIOUS):
+      raise ValueError(f"init_from={self.init_from!r}; expected {SCRATCH!r} or {PREVIOUS!r}")
+    if not 0.0 <= self.prune_fraction < 1.0:
+      raise ValueError(f"prune_fraction={self.prune_fraction} must lie in [0, 1)")
+    if self.prune_fraction > 0 and self.init_from != PREVIOUS:
+      raise ValueError(f"prune_fraction={self.prune_fraction} needs init_from={PREVIOUS!r}, "
+                       f"got {self.init_from!r}: pruning applies to a pretrained backbone")
+    if not self.learning_rates or min(self.learning_rates) <= 0:
+      raise ValueError(f"learning_rates={self.learning_rates} must be non-empty and positive")
+    if not 0 < self.min_steps <= self.max_steps:
+      raise ValueError(f"need 0 < min_steps={self.min_steps} <= max_steps={self.max_steps}")
+
+
+class FinetuneState(NamedTuple):
+  params: Optional[hk.Params]  # Backbone + head of the last task's model (None before any task).
+  num_tasks: int
+
+
+class FinetuneLearner(Learner):
+  """Trains an MLP on each task with a per-task hyper-parameter search (NEVIS baselines)."""
+
+  def __init__(self, config: FinetuneConfig = FinetuneConfig()):
+    self._config = config
+
+  @property
+  def config(self) -> FinetuneConfig:
+    return self._config
+
+  def init(self) -> FinetuneState:
+    return FinetuneState(None, 0)
+
+  def _start_backbone(self, state: FinetuneState) -> Optional[hk.Params]:
+    c = self._config
+    if c.init_from == SCRATCH or state.params is None:
+      return None
+    backbone = {k: v for k, v in state.params.items() if k.startswith("backbone/")}
+    if c.prune_fraction > 0:
+      target = [max(1, int(round((1.0 - c.prune_fraction) * h))) for h in c.hidden_sizes]
+      sizes = backbone_sizes(backbone)
+      if any(s > t for s, t in zip(sizes, target)):
+        backbone = prune_units(backbone, [min(s, t) for s, t in zip(sizes, target)])
+    return backbone
+
+  def train(self, task: datasets.Task, state: FinetuneState) -> Tuple[FinetuneState, Resources]:
+    c = self._config
+    start = time.time()
+    backbone = self._start_backbone(state)
+    sizes = backbone_sizes(backbone) if backbone is not None else list(c.hidden_sizes)
+    net = make_network(sizes, task.num_classes)
+    n = len(task.train.x)
+    steps = int(np.clip(round(c.epochs * n / c.batch_size), c.min_steps, c.max_steps))
+    x_train, y_train = jnp.asarray(task.train.x), jnp.asarray(task.train.y)
+    x_dev, y_dev = jnp.asarray(task.dev.x), jnp.asarray(task.dev.y)
+
+    def loss_fn(params, xb, yb):
+      log_p = jax.nn.log_softmax(net.apply(params, xb))
+      return -jnp.mean(jnp.take_along_axis(log_p, yb[:, None], -1))
+
+    def dev_error(params):
+      return jnp.mean(jnp.argmax(net.apply(params, x_dev), -1) != y_dev)
+
+    total_flops, best = 0.0, None
+    for trial, lr in enumerate(c.learning_rates):
+      key = jax.random.PRNGKey(c.seed * 7919 + state.num_tasks * 101 + trial)
+      params = net.init(key, x_train[:1])
+      if backbone is not None:
+        params = {**params, **backbone}
+      opt = optax.adam(lr)
+
+      def update(params, opt_state, idx, opt=opt):
+        grads = jax.grad(loss_fn)(params, x_train[idx], y_train[idx])
+        updates, opt_state = opt.update(grads, opt_state)
+        return optax.apply_updates(params, updates), opt_state
+
+      opt_state = opt.init(params)
+      idx = np.random.default_rng(c.seed * 31 + state.num_tasks * 7 + trial).integers(
+          0, n, size=(steps, min(c.batch_size, n)))
+      step_flops = xla_flops(update, params, opt_state, jnp.asarray(idx[0]))
+      run = jax.jit(lambda p, s, ids: jax.lax.scan(lambda ps, i: (update(*ps, i), None), (p, s),
+                                                  ids)[0])
+      params, opt_state = run(params, opt_state, jnp.asarray(idx))
+      err = float(dev_error(params))
+      total_flops += steps * step_flops + xla_flops(dev_error, params)
+      if best is None or err < best[0]:
+        best = (err, params)
+    resources = Resources(total_flops, time.time() - start, steps * len(c.learning_rates))
+    return FinetuneState(best[1], state.num_tasks + 1), resources
+
+  def predict(self, task: datasets.Task, state: FinetuneState, x: np.ndarray) -> np.ndarray:
+    net = make_network(backbone_sizes(state.params), task.num_classes)
+    return np.asarray(jnp.argmax(net.apply(state.params, jnp.asarray(x)), -1))
+
+
+# ----------------------------------------------------------------------------------------------
+# Runner.
+
+
+class TaskResult(NamedTuple):
+  task: str
+  num_train: int
+  test_error: float
+  flops: float
+  wall_time_s: float
+  steps: int
+
+
+def run_stream(learner: Learner, tasks: Sequence[datasets.Task],
+               log: Optional[Callable[[str], None]] = None) -> List[TaskResult]:
+  """Feeds `tasks` in order: train on each, then score the test split (test data is never trained on)."""
+  state = learner.init()
+  results = []
+  for task in tasks:
+    state, resources = learner.train(task, state)
+    error = float(np.mean(learner.predict(task, state, task.test.x) != task.test.y))
+    results.append(TaskResult(task.name, len(task.train.x), error, resources.flops,
+                              resources.wall_time_s, resources.steps))
+    if log:
+      log(f"{task.name:>14s}: test error {error:.3f}, {resources.flops:.3e} FLOPs, "
+          f"{resources.wall_time_s:.1f}s")
+  return results
+
+
+def summarize(results: Sequence[TaskResult]) -> Dict[str, float]:
+  """Stream metrics: average test error over tasks, total FLOPs and wall time."""
+  return {"stream_test_error": float(np.mean([r.test_error for r in results])),
+          "stream_flops": float(np.sum([r.flops for r in results])),
+          "stream_wall_time_s": float(np.sum([r.wall_time_s for r in results]))}
+
+
+LEARNERS: Dict[str, FinetuneConfig] = {
+    "independent": FinetuneConfig(init_from=SCRATCH),
+    "finetune_previous": FinetuneConfig(init_from=PREVIOUS),
+    "finetune_pruned": FinetuneConfig(init_from=PREVIOUS, prune_fraction=0.5),
+}
+
+
+def make_learner(name: str, seed: int = 0, **overrides) -> FinetuneLearner:
+  """A named baseline (LEARNERS) with optional config overrides."""
+  if name not in LEARNERS:
+    raise ValueError(f"unknown learner {name!r}; expected one of {sorted(LEARNERS)}")
+  return FinetuneLearner(dataclasses.replace(LEARNERS[name], seed=seed, **overrides))
