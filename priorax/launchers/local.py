@@ -287,7 +287,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
 
   learner_thread = _LearnerThread(learner, on_error=server.stop)
   previous_handlers = _install_interrupt_handlers()
-  min_replay = getattr(builder.config, "min_replay_size", 0)
+  min_replay = builder.config.min_replay_size
   acting_time, acting_steps = 0.0, 0
   next_eval = (int(counter.get("actor_steps")) // config.eval_every + 1) * config.eval_every
   last_checkpoint = time.time()
@@ -296,7 +296,8 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
     learner_thread.start()
     while counter.get("actor_steps") < config.max_actor_steps:
       steps_before = counter.get("actor_steps")
-      warm = _replay_size(client) >= min_replay
+      # Throughput counts whole episodes after warm-up and the first (compiling) update.
+      warm = _replay_size(client) >= min_replay and counter.get("learner_steps") > 0
       start = time.time()
       try:
         result = train_loop.run_episode(max_steps=int(config.max_actor_steps - steps_before))
