@@ -157,3 +157,17 @@ def test_fixed_prior_without_a_checkpoint_is_bad_input(tmp_path, capsys):
                 f"prior_run_dir={tmp_path / 'nothing'}")
   assert code == cli.EXIT_BAD_INPUT
   assert "prior_run_dir=" in capsys.readouterr().err
+
+
+def test_evaluate_records_a_video(trained_run, tmp_path, capsys):
+  from priorax.envs import rendering
+  try:
+    rendering.check_rendering()
+  except rendering.RenderingUnavailableError as e:
+    assert "libegl-mesa0" in str(e) and "libosmesa6" in str(e)
+    pytest.skip(f"no GL backend here: {e}")
+  path = tmp_path / "policy.mp4"
+  assert cli.main(["evaluate", "--run-dir", str(trained_run), "--episodes", "1",
+                   "--video", str(path)]) == 0
+  assert path.stat().st_size > 10_000
+  assert f"video: {path}" in capsys.readouterr().out
