@@ -110,7 +110,11 @@ def prune_units(params: hk.Params, keep: Sequence[int]) -> hk.Params:
 
 
 def xla_flops(fn: Callable, *args) -> float:
-  """FLOPs of one call of `fn(*args)` from XLA's cost analysis of the compiled function."""
+  """FLOPs of one call of `fn(*args)` from XLA's cost analysis of the compiled function.
+
+  XLA's cost analysis does not multiply a loop body (lax.scan, while) by its trip count: measure
+  one step of a loop, or a statically unrolled version, and multiply by the number of steps.
+  """
   analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
   if isinstance(analysis, (list, tuple)):
     analysis = analysis[0]
