@@ -13,4 +13,5 @@ from priorax.stream.protocol import FinetuneLearner
 from priorax.stream.protocol import Learner
 from priorax.stream.protocol import run_stream
 from priorax.stream.soft_reset import SoftResetConfig
-from priorax.stream.soft_reset import soft_reset
+# The soft-reset wrapper is `priorax.stream.soft_reset.soft_reset`: re-exporting it here would
+# shadow the `soft_reset` submodule.
