@@ -13,7 +13,7 @@ import dataclasses
 import json
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 from priorax.stream import datasets
 from priorax.stream import protocol

@@ -20,7 +20,6 @@ import dataclasses
 import time
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-import chex
 import haiku as hk
 import jax
 import jax.numpy as jnp

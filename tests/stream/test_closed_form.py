@@ -5,7 +5,6 @@ import jax
 from jax.experimental import enable_x64
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from priorax.stream import closed_form as cf
