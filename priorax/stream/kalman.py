@@ -45,8 +45,8 @@ def gamma_from_log_delta(log_delta: Array) -> Array:
   return jnp.exp(-0.5 * jnp.exp(log_delta))
 
 
-def drift_predict(mean: Array, cov: Array, gamma: Array, prior_variance: float
-                  ) -> Tuple[Array, Array]:
+def drift_predict(mean: Array, cov: Array, gamma: Array, prior_variance: float,
+                  one_minus_gamma_sq: Optional[Array] = None) -> Tuple[Array, Array]:
   """Prediction step of the drift model (Titsias et al. 2024, Sec. 3, https://arxiv.org/abs/2306.08448).
 
     m⁻ = γ m,      P⁻ = γ² P + (1 − γ²) s_w² I
@@ -56,14 +56,18 @@ def drift_predict(mean: Array, cov: Array, gamma: Array, prior_variance: float
     cov: posterior covariance P shared by the K columns, [D, D].
     gamma: drift coefficient γ ∈ (0, 1], scalar.
     prior_variance: stationary (and prior) weight variance s_w².
+    one_minus_gamma_sq: 1 − γ², if known more accurately than from γ (γ = exp(−δ/2) rounds to 1
+      in float32 for δ < 1e-7, while 1 − γ² = −expm1(−δ) does not).
 
   Returns:
     (m⁻ [D, K], P⁻ [D, D]).
   """
   chex.assert_rank([mean, cov, gamma], [2, 2, 0])
   chex.assert_equal_shape_prefix([mean, cov], 1)
+  if one_minus_gamma_sq is None:
+    one_minus_gamma_sq = 1.0 - gamma**2
   eye = jnp.eye(cov.shape[0], dtype=cov.dtype)
-  return gamma * mean, gamma**2 * cov + (1.0 - gamma**2) * prior_variance * eye
+  return gamma * mean, (1.0 - one_minus_gamma_sq) * cov + one_minus_gamma_sq * prior_variance * eye
 
 
 def kalman_update(mean_minus: Array, cov_minus: Array, phi: Array, y: Array,
@@ -181,6 +185,8 @@ class KalmanHeadConfig:
     initial_gamma: γ at the start; 1.0 (with learn_drift=False) means no drift.
     learn_drift: whether γ is learned by SGD on the predictive log-likelihood.
     drift_learning_rate: Adam step size on log δ (and log τ).
+    min_log_delta: floor of the learned log δ (1 − γ² ≥ e^{−25} ≈ 1.4e-11), so Adam cannot run it to
+      −∞ where it would stop being learnable.
     drift_objective: classification only; what γ (and the features) maximise: "surrogate", the
       Gaussian surrogate's one-step predictive log-likelihood of the one-hot targets (the model's own
       evidence), or "softmax", the log-probability of the label under the MC softmax predictive.
@@ -198,6 +204,7 @@ class KalmanHeadConfig:
   learn_drift: bool = True
   drift_learning_rate: float = 1e-2
   drift_objective: str = SOFTMAX
+  min_log_delta: float = -25.0
   # Classification predictive.
   learn_temperature: bool = True
   num_samples: int = 16
@@ -301,7 +308,9 @@ class KalmanHead:
     c = self._config
     log_delta, log_temperature = hyper
     gamma = gamma_from_log_delta(log_delta)
-    mean_minus, cov_minus = drift_predict(state.mean, state.cov, gamma, c.prior_variance)
+    # 1 − γ² = −expm1(−δ) keeps the gradient in log δ alive where γ rounds to 1 in float32.
+    mean_minus, cov_minus = drift_predict(state.mean, state.cov, gamma, c.prior_variance,
+                                          -jnp.expm1(-jnp.exp(log_delta)))
     phi = self._features_fn(feature_params, x)
     if c.likelihood == REGRESSION:
       ll = regression_log_likelihood(mean_minus, cov_minus, phi, y, c.noise_variance)
@@ -342,6 +351,8 @@ class KalmanHead:
     hyper_updates, hyper_opt_state = self._hyper_opt.update(hyper_grad, state.hyper_opt_state)
     hyper_updates = jax.tree_util.tree_map(lambda u, m: u * m, hyper_updates, mask)
     log_delta, log_temperature = optax.apply_updates(hyper, hyper_updates)
+    log_delta = jnp.maximum(log_delta, c.min_log_delta)  # (−∞ stays −∞ only when γ is pinned.)
+    log_delta = jnp.where(jnp.isneginf(state.log_delta), state.log_delta, log_delta)
     feature_params = jax.tree_util.tree_map(
         lambda p, g: p - c.feature_learning_rate * g, state.feature_params, feature_grad)
 

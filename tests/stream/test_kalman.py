@@ -73,6 +73,17 @@ class RecursionTest(parameterized.TestCase):
     np.testing.assert_allclose(mean, ref_mean, atol=1e-4)
     np.testing.assert_allclose(cov, ref_cov, atol=1e-5)
 
+  def test_drift_gradient_survives_where_gamma_rounds_to_one(self):
+    # δ = 1e-9: γ = exp(−δ/2) is 1.0 in float32, yet the predictive must still depend on log δ.
+    head = kalman.KalmanHead(kalman.KalmanHeadConfig(likelihood="regression"), 2, 1)
+    state = head.init(jax.random.PRNGKey(0))._replace(cov=0.01 * jnp.eye(2))
+    x, y = jnp.ones((3, 2)), jnp.full((3, 1), 5.0)
+    noise = jnp.zeros((1, 3, 1))
+    grad = jax.grad(lambda ld: head._score((ld, jnp.zeros(())), {}, state, x, y, noise)[0])(
+        jnp.log(jnp.asarray(1e-9)))
+    self.assertEqual(float(kalman.gamma_from_log_delta(jnp.log(jnp.asarray(1e-9)))), 1.0)
+    self.assertLess(float(grad), 0.0)  # A surprising target: more drift raises the likelihood.
+
   def test_drift_keeps_prior_variance_without_data(self):
     # With no observations, P⁻ relaxes geometrically to the stationary s_w² I.
     cov = 0.01 * jnp.eye(3)
