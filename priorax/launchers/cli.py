@@ -2,6 +2,7 @@
 
     priorax train --agent kl_svg0 --env dmc:cartpole-swingup --steps 100000 --run-dir runs/x
     priorax evaluate --run-dir runs/x --episodes 10 [--video policy.mp4]
+    priorax stream --learner independent,finetune_previous --stream tiny --run-dir runs/s
     priorax list {agents,envs}
 
 Bad input (unknown agent, environment or config field, a wrongly typed value, a negative step
@@ -89,6 +90,11 @@ def make_parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--seed", type=_non_negative_int, default=12345)
   evaluate.add_argument("--video", metavar="FILE.mp4", help="also record one episode to FILE.mp4")
 
+  stream = commands.add_parser("stream", add_help=False,
+                               help="run supervised-stream learners over a task stream "
+                               "(priorax stream --help)")
+  del stream  # `main` hands `priorax stream ...` to priorax.stream.cli before parsing.
+
   listing = commands.add_parser("list", help="list agents or environments")
   listing.add_argument("what", choices=["agents", "envs"])
   return parser
@@ -154,6 +160,11 @@ def _list(args) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if argv[:1] == ["stream"]:
+    # Handed over whole (argparse's REMAINDER would not pass a leading --help through).
+    from priorax.stream import cli as stream_cli
+    return stream_cli.main(argv[1:])
   args = make_parser().parse_args(argv)
   from priorax import core
   from priorax.envs import rendering

@@ -171,3 +171,9 @@ def test_evaluate_records_a_video(trained_run, tmp_path, capsys):
                    "--video", str(path)]) == 0
   assert path.stat().st_size > 10_000
   assert f"video: {path}" in capsys.readouterr().out
+
+
+def test_stream_subcommand_is_handed_to_the_stream_cli(tmp_path, capsys):
+  code = cli.main(["stream", "--learner", "bogus", "--run-dir", str(tmp_path)])
+  assert code == cli.EXIT_BAD_INPUT
+  assert "unknown learner" in capsys.readouterr().err

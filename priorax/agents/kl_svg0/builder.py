@@ -18,6 +18,7 @@ from priorax.agents.kl_svg0 import config as config_lib
 from priorax.agents.kl_svg0 import learning
 from priorax.agents.kl_svg0 import networks as networks_lib
 from priorax import priors
+from priorax.stream import soft_reset
 from priorax.utils import checkpointing
 from priorax.utils import counting
 from priorax.utils import loggers
@@ -83,7 +84,9 @@ class KLSVG0Builder:
         alpha_optimizer=optax.adam(c.alpha_learning_rate),
         init_alpha=c.init_alpha, tune_alpha=c.tune_alpha,
         target_kl=self.target_kl(environment_spec),
-        target_update_rate=c.target_update_rate, counter=counter, logger=logger)
+        target_update_rate=c.target_update_rate,
+        critic_soft_reset=soft_reset.SoftResetConfig() if c.critic_soft_reset else None,
+        counter=counter, logger=logger)
 
   def make_policy(self, networks: networks_lib.KLSVG0Networks, evaluation: bool):
     return acting.make_policy(networks, evaluation)

@@ -41,6 +41,9 @@ class KLSVG0Config:
   critic_learning_rate: float = 3e-4
   alpha_learning_rate: float = 3e-4
   target_update_rate: float = 0.005  # Polyak τ of the target critics.
+  # Wrap the critic's optimiser in the soft parameter reset (priorax.stream.soft_reset): an OU
+  # drift towards the initialisation, estimated online, for non-stationary targets.
+  critic_soft_reset: bool = False
 
   # Replay and the acting/learning ratio.
   min_replay_size: int = 1000

@@ -18,6 +18,7 @@ from priorax import types
 from priorax.agents.kl_svg0 import losses
 from priorax.agents.kl_svg0 import networks as networks_lib
 from priorax.priors import base as priors_base
+from priorax.stream import soft_reset
 from priorax.utils import counting
 from priorax.utils import loggers
 
@@ -55,17 +56,24 @@ class KLSVG0Learner(core.Learner):
                critic_optimizer: optax.GradientTransformation,
                alpha_optimizer: optax.GradientTransformation,
                init_alpha: float, tune_alpha: bool, target_kl: float, target_update_rate: float,
+               critic_soft_reset: Optional[soft_reset.SoftResetConfig] = None,
                counter: Optional[counting.Counter] = None,
                logger: Optional[loggers.Logger] = None):
     self._iterator = iterator
     self._counter = counter or counting.Counter()
     self._logger = logger or loggers.NoOpLogger()
+    key, policy_key, critic_key = jax.random.split(key, 3)
+    policy_params = networks.policy_init(policy_key)
+    critic_params = networks.critic_init(critic_key)
+    if critic_soft_reset is not None:
+      # The OU drift pulls the critic towards its initialisation (Galashov et al. 2024).
+      critic_optimizer = soft_reset.soft_reset(critic_optimizer, critic_params, critic_soft_reset)
     self._update_step = jax.jit(
         make_update_step(networks, prior, policy_optimizer, critic_optimizer, alpha_optimizer,
                          tune_alpha=tune_alpha, target_kl=target_kl,
                          target_update_rate=target_update_rate))
-    self._state = make_initial_state(networks, prior, key, policy_optimizer, critic_optimizer,
-                                     alpha_optimizer, init_alpha)
+    self._state = make_initial_state(policy_params, critic_params, prior, key, policy_optimizer,
+                                     critic_optimizer, alpha_optimizer, init_alpha)
     self._timestamp = None
 
   def step(self):
@@ -98,11 +106,8 @@ class KLSVG0Learner(core.Learner):
     self._state = jax.device_put(state)
 
 
-def make_initial_state(networks, prior, key, policy_optimizer, critic_optimizer, alpha_optimizer,
-                       init_alpha: float) -> TrainingState:
-  key, policy_key, critic_key = jax.random.split(key, 3)
-  policy_params = networks.policy_init(policy_key)
-  critic_params = networks.critic_init(critic_key)
+def make_initial_state(policy_params, critic_params, prior, key, policy_optimizer,
+                       critic_optimizer, alpha_optimizer, init_alpha: float) -> TrainingState:
   log_alpha = jnp.asarray(np.log(init_alpha), jnp.float32)
   return TrainingState(
       policy_params=policy_params,
@@ -139,8 +144,8 @@ def make_update_step(networks, prior, policy_optimizer, critic_optimizer, alpha_
         state.policy_params, state.critic_params, state.prior_params, transitions.observation,
         alpha, policy_key, networks=networks, prior=prior)
 
-    critic_updates, critic_opt_state = critic_optimizer.update(critic_grads,
-                                                               state.critic_opt_state)
+    critic_updates, critic_opt_state = critic_optimizer.update(
+        critic_grads, state.critic_opt_state, state.critic_params)
     critic_params = optax.apply_updates(state.critic_params, critic_updates)
     policy_updates, policy_opt_state = policy_optimizer.update(policy_grads,
                                                                state.policy_opt_state)
