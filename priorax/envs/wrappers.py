@@ -28,11 +28,15 @@ class EnvironmentWrapper(dm_env.Environment):
       raise AttributeError(name)
     return getattr(self._environment, name)
 
+  def _convert(self, timestep: dm_env.TimeStep) -> dm_env.TimeStep:
+    """Maps every timestep the wrapper returns; the identity unless a subclass overrides it."""
+    return timestep
+
   def reset(self) -> dm_env.TimeStep:
-    return self._environment.reset()
+    return self._convert(self._environment.reset())
 
   def step(self, action: types.NestedArray) -> dm_env.TimeStep:
-    return self._environment.step(action)
+    return self._convert(self._environment.step(action))
 
   def observation_spec(self) -> Any:
     return self._environment.observation_spec()
@@ -79,12 +83,6 @@ class SinglePrecisionWrapper(EnvironmentWrapper):
         discount=_cast(timestep.discount, self._discount_spec),
     )
 
-  def reset(self) -> dm_env.TimeStep:
-    return self._convert(self._environment.reset())
-
-  def step(self, action: types.NestedArray) -> dm_env.TimeStep:
-    return self._convert(self._environment.step(action))
-
   def observation_spec(self) -> Any:
     return self._observation_spec
 
@@ -107,12 +105,6 @@ class AtLeast1DObservationWrapper(EnvironmentWrapper):
 
   def _convert(self, timestep: dm_env.TimeStep) -> dm_env.TimeStep:
     return timestep._replace(observation=tree.map_structure(np.atleast_1d, timestep.observation))
-
-  def reset(self) -> dm_env.TimeStep:
-    return self._convert(self._environment.reset())
-
-  def step(self, action: types.NestedArray) -> dm_env.TimeStep:
-    return self._convert(self._environment.step(action))
 
   def observation_spec(self) -> Any:
     return self._observation_spec
@@ -204,12 +196,6 @@ class ObservationKeysWrapper(EnvironmentWrapper):
 
   def _convert(self, timestep: dm_env.TimeStep) -> dm_env.TimeStep:
     return timestep._replace(observation={key: timestep.observation[key] for key in self._keys})
-
-  def reset(self) -> dm_env.TimeStep:
-    return self._convert(self._environment.reset())
-
-  def step(self, action: types.NestedArray) -> dm_env.TimeStep:
-    return self._convert(self._environment.step(action))
 
   def observation_spec(self) -> dict[str, specs.Array]:
     return self._observation_spec
