@@ -2,4 +2,5 @@
 
 from priorax.priors.base import Prior
 from priorax.priors.fixed import make_fixed_prior
+from priorax.priors.learned import make_learned_prior
 from priorax.priors.uniform import make_uniform_prior

@@ -7,7 +7,6 @@ no sampling noise. π0 sees the observation keys it was trained with.
 
 from typing import Any, Optional, Sequence
 
-from priorax.networks import distributions
 from priorax.networks import policies
 from priorax.priors import base
 
@@ -19,9 +18,4 @@ def make_fixed_prior(params: Any, *, action_size: int, hidden_sizes: Sequence[in
   network = policies.make_gaussian_policy(action_size, hidden_sizes,
                                           observation_keys=observation_keys,
                                           layer_norm=layer_norm, min_scale=min_scale)
-
-  def kl(prior_params, observation, policy, u, log_prob):
-    del u, log_prob
-    return distributions.gaussian_kl(policy, network.apply(prior_params, observation))
-
-  return base.Prior(name="fixed", params=params, kl=kl)
+  return base.Prior(name="fixed", params=params, kl=base.closed_form_gaussian_kl(network.apply))

@@ -177,3 +177,31 @@ def test_stream_subcommand_is_handed_to_the_stream_cli(tmp_path, capsys):
   code = cli.main(["stream", "--learner", "bogus", "--run-dir", str(tmp_path)])
   assert code == cli.EXIT_BAD_INPUT
   assert "unknown learner" in capsys.readouterr().err
+
+
+def test_learned_prior_with_information_asymmetry(tmp_path):
+  """π0(a | position), denied the velocity, distilled from the policy in the same update: the run
+  logs a finite KL towards it and the distillation loss, and checkpoints the prior and its Adam."""
+  run_dir = tmp_path / "learned"
+  assert _train(run_dir, 300, "--set", "prior=learned", "--set", "prior_observation_keys=position",
+                "--set", "prior_hidden_sizes=16,16") == 0
+  with open(run_dir / "logs" / "learner.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert rows, "the learner logged nothing"
+  for key in ("kl_mean", "prior_loss"):
+    values = np.asarray([float(r[key]) for r in rows])
+    assert np.all(np.isfinite(values)) and np.all(values >= 0.0), key
+  config = json.loads((run_dir / "config.json").read_text())
+  assert config["agent_config"]["prior_observation_keys"] == ["position"]
+  from priorax.utils import checkpointing
+  saved = checkpointing.Checkpointer(str(run_dir / "checkpoints")).load_latest()
+  assert saved["learner_state"]["prior_opt_state"] != ()
+
+
+def test_learned_prior_with_an_unknown_key_is_bad_input(tmp_path, capsys):
+  code = _train(tmp_path / "run", 300, "--set", "prior=learned", "--set",
+                "prior_observation_keys=position,target")
+  err = capsys.readouterr().err
+  assert code == cli.EXIT_BAD_INPUT
+  assert "unknown observation key 'target'; valid keys: ['position', 'velocity']" in err
+  assert len(err.strip().splitlines()) == 1, err

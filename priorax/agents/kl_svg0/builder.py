@@ -17,6 +17,7 @@ from priorax.agents.kl_svg0 import acting
 from priorax.agents.kl_svg0 import config as config_lib
 from priorax.agents.kl_svg0 import learning
 from priorax.agents.kl_svg0 import networks as networks_lib
+from priorax.launchers import overrides
 from priorax import priors
 from priorax.stream import soft_reset
 from priorax.utils import checkpointing
@@ -41,9 +42,18 @@ class KLSVG0Builder:
 
   def make_prior(self, environment_spec: specs.EnvironmentSpec) -> priors.Prior:
     action_size = int(np.prod(environment_spec.actions.shape))
-    if self._config.prior == "uniform":
+    c = self._config
+    if c.prior == "uniform":
       return priors.make_uniform_prior(action_size)
-    return load_policy_prior(self._config.prior_run_dir, action_size)
+    if c.prior == "learned":
+      try:
+        return priors.make_learned_prior(
+            environment_spec.observations, action_size=action_size,
+            hidden_sizes=c.prior_hidden_sizes, observation_keys=c.prior_observation_keys,
+            layer_norm=c.layer_norm, min_scale=c.min_scale)
+      except ValueError as e:  # An unknown key: a configuration error, reported before training.
+        raise overrides.ConfigError(str(e)) from None
+    return load_policy_prior(c.prior_run_dir, action_size)
 
   def target_kl(self, environment_spec: specs.EnvironmentSpec) -> float:
     """The α target: d·log 2 − target_entropy for the uniform prior (target entropy −d by
@@ -86,6 +96,7 @@ class KLSVG0Builder:
         target_kl=self.target_kl(environment_spec),
         target_update_rate=c.target_update_rate,
         critic_soft_reset=soft_reset.SoftResetConfig() if c.critic_soft_reset else None,
+        prior_optimizer=optax.adam(c.prior_learning_rate),
         counter=counter, logger=logger)
 
   def make_policy(self, networks: networks_lib.KLSVG0Networks, evaluation: bool):

@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Optional, Tuple
 
-PRIOR_KINDS = ("uniform", "fixed")
+PRIOR_KINDS = ("uniform", "fixed", "learned")
 
 
 @dataclasses.dataclass
@@ -17,9 +17,16 @@ class KLSVG0Config:
   discount: float = 0.99
   n_step: int = 1
   # Regulariser α·KL(π(.|s) ‖ π0(.|s)). `prior`: "uniform" (π0 uniform on [-1, 1]^d, so the KL is
-  # −entropy + const: SAC) or "fixed" (a policy loaded from `prior_run_dir`'s latest checkpoint).
+  # −entropy + const: SAC), "fixed" (a policy loaded from `prior_run_dir`'s latest checkpoint) or
+  # "learned" (π0(a|x_D) distilled from the policy in the same update, seeing only the keys
+  # `prior_observation_keys`: information asymmetry, Galashov et al. 2019).
   prior: str = "uniform"
   prior_run_dir: Optional[str] = None
+  # The learned prior: the observation keys x_D it sees (required), its torso, its Adam step size.
+  # It shares `layer_norm` and `min_scale` with the policy.
+  prior_observation_keys: Optional[Tuple[str, ...]] = None
+  prior_hidden_sizes: Tuple[int, ...] = (256, 256)
+  prior_learning_rate: float = 3e-4
   # α is tuned by gradient descent on log α towards `target_entropy` (uniform prior; None → −d)
   # or `target_kl` (other priors), unless `tune_alpha` is False.
   init_alpha: float = 1.0
@@ -59,6 +66,15 @@ class KLSVG0Config:
       raise ValueError(f"prior={self.prior!r} is unknown; expected one of {list(PRIOR_KINDS)}")
     if self.prior == "fixed" and not self.prior_run_dir:
       raise ValueError("prior='fixed' needs prior_run_dir=<run directory of a trained policy>")
+    if self.prior == "learned":
+      if not self.prior_observation_keys:
+        raise ValueError(f"prior='learned' needs prior_observation_keys=<the observation keys the "
+                         f"prior sees, comma-separated>; got {self.prior_observation_keys!r}")
+      if len(set(self.prior_observation_keys)) != len(self.prior_observation_keys):
+        raise ValueError(f"prior_observation_keys={self.prior_observation_keys!r} repeats a key")
+    elif self.prior_observation_keys is not None:
+      raise ValueError(f"prior_observation_keys={self.prior_observation_keys!r} is only used by "
+                       f"prior='learned', not prior={self.prior!r}")
     if not 0.0 <= self.discount <= 1.0:
       raise ValueError(f"discount={self.discount} must lie in [0, 1]")
     for name in ("n_step", "batch_size", "min_replay_size", "max_replay_size",
@@ -69,13 +85,14 @@ class KLSVG0Config:
       raise ValueError(f"min_replay_size={self.min_replay_size} exceeds "
                        f"max_replay_size={self.max_replay_size}")
     for name in ("policy_learning_rate", "critic_learning_rate", "alpha_learning_rate",
-                 "init_alpha", "updates_per_step", "min_scale"):
+                 "prior_learning_rate", "init_alpha", "updates_per_step", "min_scale"):
       if not getattr(self, name) > 0:
         raise ValueError(f"{name}={getattr(self, name)} must be > 0")
     if not 0.0 < self.target_update_rate <= 1.0:
       raise ValueError(f"target_update_rate={self.target_update_rate} must lie in (0, 1]")
-    if not self.policy_hidden_sizes or not self.critic_hidden_sizes:
-      raise ValueError("policy_hidden_sizes and critic_hidden_sizes must be non-empty")
+    if not self.policy_hidden_sizes or not self.critic_hidden_sizes or not self.prior_hidden_sizes:
+      raise ValueError("policy_hidden_sizes, critic_hidden_sizes and prior_hidden_sizes must be "
+                       "non-empty")
 
   @property
   def samples_per_insert(self) -> float:

@@ -111,6 +111,40 @@ def policy_loss(policy_params, critic_params, prior_params, observation: types.O
   return loss, PolicyStats(jnp.mean(sample.kl), -jnp.mean(sample.log_prob), jnp.mean(q))
 
 
+class PriorStats(NamedTuple):
+  kl_mean: chex.Array
+
+
+def prior_loss(prior_params, policy_params, observation: types.Observation, key: chex.PRNGKey, *,
+               networks: networks_lib.KLSVG0Networks, prior: priors_base.Prior):
+  """Distillation of the policy into a learned default policy π0(a | x_D) (Galashov et al. 2019,
+  "Information asymmetry in KL-regularized RL", the regulariser of Eq. 1 minimised over π0,
+  https://arxiv.org/abs/1905.01240):
+
+    L(φ) = E_{s~B}[ KL(sg π_θ(.|s) ‖ π0_φ(.|s_D)) ]
+
+  π is held fixed (stop-gradient on θ): the gradient reaches φ only, and the policy is regularised
+  towards π0 by `policy_loss`, which differentiates θ only. With the closed-form KL of a learned
+  tanh-Gaussian prior the sample drawn here is unused; a sampled estimator
+  log π(a|s) − log π0(a|s_D), a ~ π, gives the unbiased gradient −E_π[∇_φ log π0(a|s_D)].
+
+  Args:
+    prior_params: φ, π0's params (differentiated).
+    policy_params: θ, the policy's params (held fixed).
+    observation: replayed states s, a dict of [B, ...] arrays; π0 reads its keys x_D ⊂ s.
+    key: RNG key for the sample a ~ π(.|s).
+    networks, prior: the pure functions.
+
+  Returns:
+    (loss, PriorStats).
+  """
+  sample = sample_policy(jax.lax.stop_gradient(policy_params), prior_params, observation, key,
+                         networks, prior)
+  chex.assert_rank(sample.kl, 1)
+  loss = jnp.mean(sample.kl)
+  return loss, PriorStats(loss)
+
+
 def alpha_loss(log_alpha: chex.Array, kl_mean: chex.Array, target_kl: chex.Array) -> chex.Array:
   """Dual loss of α = exp(log α) for the constraint E[KL(π ‖ π0)] ≤ target
   (SAC's temperature loss, Haarnoja et al. 2018b, Eq. 18, https://arxiv.org/abs/1812.05905, written

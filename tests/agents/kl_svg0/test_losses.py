@@ -4,6 +4,7 @@ known in closed form (so the expected values need no network code)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from scipy import integrate
 from scipy import stats
@@ -13,6 +14,7 @@ from priorax import types
 from priorax.agents.kl_svg0 import losses
 from priorax.agents.kl_svg0 import networks as networks_lib
 from priorax.networks import distributions
+from priorax.priors import base as priors_base
 
 B, D = 4, 2
 
@@ -149,3 +151,128 @@ def test_critic_loss_rejects_wrong_ranks(batch):
   with pytest.raises(AssertionError):
     losses.critic_loss(CRITIC, TARGET, POLICY, (), bad, jnp.float32(0.1), jax.random.PRNGKey(0),
                        networks=_networks(), prior=priors.make_uniform_prior(D))
+
+
+# The learned prior's distillation loss. Stand-in π0(.|s_D) = N(v·x, σ0²) reads only "x" of an
+# observation that also holds a "goal"; its KL is the closed form of `priors.base`.
+PRIOR = {"v": jnp.float32(0.2), "std": jnp.float32(0.6)}
+
+
+def _stand_in_learned_prior():
+  def apply(params, observation):
+    x = observation["x"]
+    return distributions.GaussianParams(x * params["v"], jnp.broadcast_to(params["std"], x.shape))
+
+  return priors.Prior(name="learned", params=PRIOR, kl=priors_base.closed_form_gaussian_kl(apply),
+                      trainable=True)
+
+
+def _expected_distillation_kl(x):
+  """Σ_d [log(σ0/σ) + (σ² + (w x − v x)²) / (2σ0²) − ½] with w = 0.5, σ = 0.3, v = 0.2, σ0 = 0.6."""
+  return np.sum(np.log(0.6 / 0.3) + (0.3 ** 2 + ((0.5 - 0.2) * x) ** 2) / (2 * 0.6 ** 2) - 0.5, -1)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_prior_loss_is_the_closed_form_distillation_kl(batch, jit):
+  networks, prior = _networks(), _stand_in_learned_prior()
+  fn = lambda *a: losses.prior_loss(*a, networks=networks, prior=prior)
+  fn = jax.jit(fn) if jit else fn
+  observation = dict(batch.observation, goal=np.ones((B, 3), np.float32))
+  loss, stats_ = fn(PRIOR, POLICY, observation, jax.random.PRNGKey(0))
+  expected = np.mean(_expected_distillation_kl(batch.observation["x"]))
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
+  np.testing.assert_allclose(stats_.kl_mean, expected, rtol=1e-5)
+
+
+def test_prior_loss_gradient_reaches_only_the_prior(batch):
+  """∂L/∂v = E_B Σ_d −(w − v) x² / σ0² analytically; ∂L/∂θ = 0 (π is held fixed)."""
+  networks, prior = _networks(), _stand_in_learned_prior()
+  prior_grads, policy_grads = jax.grad(
+      lambda phi, theta: losses.prior_loss(phi, theta, batch.observation, jax.random.PRNGKey(0),
+                                           networks=networks, prior=prior)[0],
+      argnums=(0, 1))(PRIOR, POLICY)
+  x = batch.observation["x"]
+  np.testing.assert_allclose(prior_grads["v"],
+                             np.mean(np.sum(-(0.5 - 0.2) * x ** 2 / 0.6 ** 2, -1)), rtol=1e-5)
+  assert np.abs(prior_grads["std"]) > 0
+  for leaf in jax.tree_util.tree_leaves(policy_grads):
+    np.testing.assert_array_equal(leaf, 0.0)
+
+
+def test_policy_loss_kl_towards_the_learned_prior(batch):
+  """The policy's regulariser is the same closed-form KL (the prior's params enter as constants:
+  the learner differentiates θ only, see test_learning's update test)."""
+  networks, prior = _networks(), _stand_in_learned_prior()
+  _, stats_ = losses.policy_loss(POLICY, CRITIC, PRIOR, batch.observation, jnp.float32(0.5),
+                                 jax.random.PRNGKey(7), networks=networks, prior=prior)
+  np.testing.assert_allclose(stats_.kl_mean,
+                             np.mean(_expected_distillation_kl(batch.observation["x"])), rtol=1e-5)
+
+
+def _asymmetric_batch():
+  """64 states: 4 proprioceptive values × 16 goals, all combinations (a deterministic grid, so a
+  prior that sees only "proprio" cannot tell the goals apart, however large its network)."""
+  rng = np.random.default_rng(0)
+  proprio = rng.normal(size=(4, 3)).astype(np.float32)
+  goals = np.stack(np.meshgrid(np.linspace(-1, 1, 4), np.linspace(-1, 1, 4)), -1).reshape(16, 2)
+  return {"proprio": np.repeat(proprio, 16, axis=0),
+          "goal": np.tile(goals, (4, 1)).astype(np.float32)}
+
+
+def _goal_directed_networks():
+  """π(.|s) = N(goal + ½ proprio[:2], 0.3²): it depends on both keys."""
+
+  def policy_apply(params, observation):
+    del params
+    mean = observation["goal"] + 0.5 * observation["proprio"][:, :2]
+    return distributions.GaussianParams(mean, jnp.full_like(mean, 0.3))
+
+  return networks_lib.KLSVG0Networks(policy_init=None, policy_apply=policy_apply, critic_init=None,
+                                     critic_apply=None, action_size=D)
+
+
+def _blind_kl_lower_bound(observation):
+  """min over π0(.|proprio) of E_B KL(π ‖ π0): per proprioceptive value, π0 is the Gaussian
+  moment-matched to the mixture of the π's it cannot tell apart (the M-projection)."""
+  mean = observation["goal"] + 0.5 * observation["proprio"][:, :2]
+  kls = []
+  for group in mean.reshape(4, 16, D):
+    var0 = 0.3 ** 2 + group.var(axis=0)
+    kls.append(np.sum(np.log(np.sqrt(var0) / 0.3) + (0.3 ** 2 + (group - group.mean(0)) ** 2)
+                      / (2 * var0) - 0.5, -1))
+  return float(np.mean(kls))
+
+
+def _distill(keys, steps=1500):
+  """Adam on the prior alone, `steps` times on one fixed batch; returns E_B KL(π ‖ π0) after."""
+  observation = _asymmetric_batch()
+  spec = {k: jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for k, v in observation.items()}
+  prior = priors.make_learned_prior(spec, action_size=D, hidden_sizes=(64, 64),
+                                    observation_keys=keys, layer_norm=False, min_scale=1e-3)
+  networks, optimizer = _goal_directed_networks(), optax.adam(3e-3)
+  grad = jax.grad(lambda phi: losses.prior_loss(phi, {}, observation, jax.random.PRNGKey(0),
+                                                networks=networks, prior=prior)[0])
+
+  def step(carry, _):
+    params, opt_state = carry
+    updates, opt_state = optimizer.update(grad(params), opt_state)
+    return (optax.apply_updates(params, updates), opt_state), None
+
+  params = prior.init(jax.random.PRNGKey(1))
+  (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), None, length=steps)
+  loss, _ = losses.prior_loss(params, {}, observation, jax.random.PRNGKey(0), networks=networks,
+                              prior=prior)
+  return float(loss), observation
+
+
+def test_distillation_collapses_onto_the_policy_only_when_the_prior_sees_everything():
+  """The asymmetry (Galashov et al. 2019, §3): distilled on the same fixed batch, a π0 seeing every
+  key the policy reads approaches KL = 0; denied the goal it stays at the irreducible KL of the
+  goals it cannot see."""
+  full_kl, _ = _distill(("proprio", "goal"))
+  blind_kl, observation = _distill(("proprio",))
+  bound = _blind_kl_lower_bound(observation)
+  assert full_kl < 0.05, full_kl
+  assert blind_kl >= bound - 1e-3, (blind_kl, bound)
+  assert blind_kl < 1.05 * bound, (blind_kl, bound)  # The blind prior did learn what it could.
+  assert blind_kl > 10 * full_kl and bound > 1.0, (blind_kl, full_kl, bound)
