@@ -64,6 +64,10 @@ class Worker(abc.ABC):
     """Runs the loop."""
 
 
+class ConfigError(ValueError):
+  """A bad configuration value or field (reported to the user in one line)."""
+
+
 class NonFiniteLossError(RuntimeError):
   """A learner's loss became NaN or infinite; carries the learner step where it first happened."""
 

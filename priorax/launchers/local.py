@@ -110,6 +110,11 @@ def _prepare_run_dir(config: ExperimentConfig) -> None:
         saved = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
       raise RunDirectoryError(f"{path} is unreadable ({e}); use a new --run-dir") from None
+    # Fields added to the agent's config after the run was created compare at their defaults.
+    defaults = {f.name: f.default for f in dataclasses.fields(config.builder.config)
+                if f.default is not dataclasses.MISSING}
+    saved_agent_config = {**json.loads(json.dumps(defaults)), **saved.get("agent_config", {})}
+    saved = {**saved, "agent_config": saved_agent_config}
     keys = ("format_version", "agent", "env", "seed", "agent_config")
     differing = [k for k in keys if saved.get(k) != current.get(k)]
     if differing:

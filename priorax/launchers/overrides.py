@@ -10,9 +10,9 @@ import typing
 from typing import Any, Dict, Iterable, Mapping
 
 
-class ConfigError(ValueError):
-  """A bad configuration value or field."""
+from priorax import core
 
+ConfigError = core.ConfigError
 
 def parse_assignments(assignments: Iterable[str]) -> Dict[str, str]:
   """["a=1", "b=x"] -> {"a": "1", "b": "x"}."""

@@ -205,3 +205,15 @@ def test_learned_prior_with_an_unknown_key_is_bad_input(tmp_path, capsys):
   assert code == cli.EXIT_BAD_INPUT
   assert "unknown observation key 'target'; valid keys: ['position', 'velocity']" in err
   assert len(err.strip().splitlines()) == 1, err
+
+
+def test_resume_of_a_run_created_before_a_config_field_existed(trained_run, tmp_path):
+  """A field added to the agent config later compares at its default: the run still resumes."""
+  import shutil
+  run_dir = tmp_path / "older"
+  shutil.copytree(trained_run, run_dir)
+  config = json.loads((run_dir / "config.json").read_text())
+  del config["agent_config"]["critic_soft_reset"]
+  (run_dir / "config.json").write_text(json.dumps(config))
+  steps = json.loads((run_dir / "summary.json").read_text())["actor_steps"]
+  assert _train(run_dir, steps + 100) == 0

@@ -9,16 +9,16 @@ import numpy as np
 import optax
 import reverb
 
+from priorax import core
+from priorax import priors
+from priorax import replay
 from priorax import specs
 from priorax import types
-from priorax import replay
 from priorax.agents import actors
 from priorax.agents.kl_svg0 import acting
 from priorax.agents.kl_svg0 import config as config_lib
 from priorax.agents.kl_svg0 import learning
 from priorax.agents.kl_svg0 import networks as networks_lib
-from priorax.launchers import overrides
-from priorax import priors
 from priorax.stream import soft_reset
 from priorax.utils import checkpointing
 from priorax.utils import counting
@@ -52,7 +52,7 @@ class KLSVG0Builder:
             hidden_sizes=c.prior_hidden_sizes, observation_keys=c.prior_observation_keys,
             layer_norm=c.layer_norm, min_scale=c.min_scale)
       except ValueError as e:  # An unknown key: a configuration error, reported before training.
-        raise overrides.ConfigError(str(e)) from None
+        raise core.ConfigError(str(e)) from None
     return load_policy_prior(c.prior_run_dir, action_size)
 
   def target_kl(self, environment_spec: specs.EnvironmentSpec) -> float:
