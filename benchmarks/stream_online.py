@@ -1,8 +1,11 @@
 """Online-learning benchmark of the supervised-stream modules (issue 3), ≥ 3 seeds each.
 
 1. `online_error` on scikit-learn's digits under abrupt label permutations and a gradual pixel
-   rotation (streams.digits_drift_stream): online SGD on a softmax head (best learning rate of a grid,
-   chosen on the stream itself), the Kalman head with γ fixed to 1, and with γ learned.
+   rotation (streams.digits_drift_stream): online SGD on a softmax head over the same features, the
+   Kalman head with γ fixed to 1, and with γ learned (steps on δ; as an ablation, on log δ). Every
+   method's hyper-parameters come from the same protocol: a grid search scored on tuning streams
+   (seeds 1000, 1001, …), then one run of the chosen setting on fresh evaluation streams (seeds 0,
+   1, …), which alone give the records.
 2. `recovery_steps` after an abrupt label permutation (streams.shifting_classification), MLP trained
    online by Adam, plain or wrapped by the soft reset.
 3. `steps_to_loss` on a teacher-MLP regression: SGD on the whole network (best learning rate of a
@@ -10,12 +13,13 @@
 
 Writes benchmarks/results/stream_online.json and .png.
 
-  .venv/bin/python -m benchmarks.stream_online [--seeds 3] [--quick]
+  .venv/bin/python -m benchmarks.stream_online [--seeds 3] [--tuning-seeds 2] [--quick]
 """
 
 import argparse
+import itertools
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import haiku as hk
 import jax
@@ -34,9 +38,35 @@ from priorax.stream import streams
 
 Record = results_io.Record
 
-SGD_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0)
-KALMAN_NOISE_VARIANCES = (0.03, 0.1, 0.3)
 REGRESSION_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0)
+
+# Online error (part 1): every method's hyper-parameters are chosen by the same protocol, a full grid
+# scored by the mean online error on TUNING streams (seeds disjoint from the evaluation seeds), and
+# the chosen setting is then run once on fresh EVALUATION streams. The two Kalman heads share the
+# variance grids; the learned drift adds its initial γ and its step size.
+TUNING_SEED_OFFSET = 1000  # Tuning streams use seeds 1000, 1001, ...; evaluation streams 0, 1, ...
+KALMAN_VARIANCE_GRID = {
+    "noise_variance": (0.01, 0.03, 0.1, 0.3, 1.0),  # s² of the one-hot surrogate likelihood.
+    # s_w², prior and stationary weight variance; with drift it also sets the size of each step
+    # (1 − γ²) s_w² of the weights, so it matters far more than with γ = 1.
+    "prior_variance": (0.001, 0.01, 0.1, 1.0),
+}
+ONLINE_GRIDS = {
+    "online_sgd": {"learning_rate": (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)},
+    "kalman_fixed_drift": dict(KALMAN_VARIANCE_GRID),
+    "kalman_learned_drift": {  # Adam on δ projected onto δ ≥ 0 (the default parameterisation).
+        **KALMAN_VARIANCE_GRID,
+        "initial_gamma": (0.99, 1.0),
+        "drift_learning_rate": (0.001, 0.003, 0.01, 0.03),
+    },
+    # Ablation: the earlier parameterisation, Adam on log δ (its step sizes are in log units).
+    "kalman_learned_drift_log_delta": {
+        **KALMAN_VARIANCE_GRID,
+        "initial_gamma": (0.99, 0.999),
+        "drift_learning_rate": (0.01, 0.03, 0.1, 0.3),
+    },
+}
+DIGITS_CLASSES = 10
 
 
 # ----------------------------------------------------------------------------------------------
@@ -44,8 +74,16 @@ REGRESSION_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0)
 
 
 def online_sgd_errors(x: np.ndarray, y: np.ndarray, learning_rate: float) -> np.ndarray:
-  """Softmax-regression head trained by SGD, one step per batch; error before each step."""
-  classes = int(y.max()) + 1
+  """Softmax-regression head on the same features as the Kalman head (w₀ = 0), one SGD step per
+  batch on the batch's cross-entropy; error of each batch before its step.
+
+  Args:
+    x: [N, T, B, D] features of N streams; y: [N, T, B] labels.
+    learning_rate: SGD step size.
+
+  Returns:
+    Online error per stream and batch, [N, T].
+  """
 
   def body(w, batch):
     xb, yb = batch
@@ -57,45 +95,102 @@ def online_sgd_errors(x: np.ndarray, y: np.ndarray, learning_rate: float) -> np.
     (_, log_p), g = jax.value_and_grad(loss, has_aux=True)(w)
     return w - learning_rate * g, jnp.mean(jnp.argmax(log_p, -1) != yb)
 
-  w0 = jnp.zeros((x.shape[-1], classes))
-  _, errors = jax.jit(lambda w: jax.lax.scan(body, w, (jnp.asarray(x), jnp.asarray(y))))(w0)
-  return np.asarray(errors)
+  def run(xs, ys):
+    w0 = jnp.zeros((xs.shape[-1], DIGITS_CLASSES), xs.dtype)
+    return jax.lax.scan(body, w0, (xs, ys))[1]
+
+  return np.asarray(jax.jit(jax.vmap(run))(jnp.asarray(x), jnp.asarray(y)))
 
 
-def kalman_errors(x: np.ndarray, y: np.ndarray, config: kalman.KalmanHeadConfig, seed: int):
-  head = kalman.KalmanHead(config, x.shape[-1], int(y.max()) + 1)
-  run = jax.jit(lambda s: jax.lax.scan(lambda st, b: head.update(st, *b), s,
-                                       (jnp.asarray(x), jnp.asarray(y)))[1])
-  metrics = run(head.init(jax.random.PRNGKey(seed)))
+def kalman_errors(x: np.ndarray, y: np.ndarray, config: kalman.KalmanHeadConfig,
+                  seeds: List[int]) -> Tuple[np.ndarray, np.ndarray]:
+  """The Kalman head on N streams at once (one compilation per config).
+
+  Args:
+    x: [N, T, B, D] features; y: [N, T, B] labels; config: the head's configuration.
+    seeds: N seeds of the heads' Monte-Carlo keys.
+
+  Returns:
+    (online error [N, T], γ used at each batch [N, T]).
+  """
+  head = kalman.KalmanHead(config, x.shape[-1], DIGITS_CLASSES)
+
+  def run(key, xs, ys):
+    return jax.lax.scan(lambda st, b: head.update(st, *b), head.init(key), (xs, ys))[1]
+
+  keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+  metrics = jax.jit(jax.vmap(run))(keys, jnp.asarray(x), jnp.asarray(y))
   return np.asarray(metrics.error), np.asarray(metrics.gamma)
 
 
-def run_kalman(seeds: List[int], steps: int) -> Dict[str, Dict[int, np.ndarray]]:
-  """Online error curves per method and seed; each method's one hyper-parameter is the best of its
-  grid by mean online error over the seeds (the same oracle choice for every method)."""
-  data = {s: streams.digits_drift_stream(s, steps) for s in seeds}
-  candidates = {
-      "online_sgd": {lr: (lambda x, y, s, lr=lr: online_sgd_errors(x, y, lr))
-                     for lr in SGD_LEARNING_RATES},
-      "kalman_fixed_drift": {nv: (lambda x, y, s, nv=nv: kalman_errors(x, y, kalman.KalmanHeadConfig(
-          noise_variance=nv, initial_gamma=1.0, learn_drift=False), s)[0])
-                             for nv in KALMAN_NOISE_VARIANCES},
-      "kalman_learned_drift": {nv: (lambda x, y, s, nv=nv: kalman_errors(x, y, kalman.KalmanHeadConfig(
-          noise_variance=nv, initial_gamma=0.99, drift_learning_rate=0.1), s)[0])
-                               for nv in KALMAN_NOISE_VARIANCES},
-  }
-  curves = {}
-  for method, grid in candidates.items():
-    best = None
-    for value, fn in grid.items():
-      per_seed = {s: fn(*data[s], s) for s in seeds}
-      score = np.mean([e.mean() for e in per_seed.values()])
-      print(f"  {method} hyper={value}: online error {score:.4f}", flush=True)
-      if best is None or score < best[0]:
-        best = (score, value, per_seed)
-    print(f"{method}: best hyper={best[1]}, online error {best[0]:.4f}", flush=True)
-    curves[method] = best[2]
-  return curves
+def _online_method(method: str, hyper: Dict[str, float], x: np.ndarray, y: np.ndarray,
+                   seeds: List[int]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+  """Runs one method at one grid point on the stacked streams: (errors [N, T], γ [N, T] or None)."""
+  if method == "online_sgd":
+    return online_sgd_errors(x, y, hyper["learning_rate"]), None
+  if method == "kalman_fixed_drift":
+    config = kalman.KalmanHeadConfig(initial_gamma=1.0, learn_drift=False, **hyper)
+  elif method == "kalman_learned_drift":
+    config = kalman.KalmanHeadConfig(learn_drift=True, drift_parameterisation=kalman.DELTA, **hyper)
+  elif method == "kalman_learned_drift_log_delta":
+    config = kalman.KalmanHeadConfig(learn_drift=True, drift_parameterisation=kalman.LOG_DELTA,
+                                     **hyper)
+  else:
+    raise ValueError(f"unknown method {method!r}")
+  return kalman_errors(x, y, config, seeds)
+
+
+def _grid_points(grid: Dict[str, Tuple[float, ...]]) -> List[Dict[str, float]]:
+  names = list(grid)
+  return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
+
+
+def _stack(streams_: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray]:
+  return np.stack([s[0] for s in streams_]), np.stack([s[1] for s in streams_])
+
+
+def select_hyper(method: str, grid: Dict[str, Tuple[float, ...]], x: np.ndarray, y: np.ndarray,
+                 seeds: List[int]) -> Tuple[Dict[str, float], float, List[Tuple[Dict, float]]]:
+  """Grid search on tuning streams: the grid point with the lowest mean online error.
+
+  Returns:
+    (best hyper-parameters, their mean tuning error, [(point, mean tuning error)] for the grid).
+  """
+  scored = []
+  for hyper in _grid_points(grid):
+    errors, _ = _online_method(method, hyper, x, y, seeds)
+    score = float(np.mean(errors)) if np.all(np.isfinite(errors)) else float("inf")
+    scored.append((hyper, score))
+    print(f"  {method} {hyper}: tuning online error {score:.4f}", flush=True)
+  best, best_score = min(scored, key=lambda p: p[1])  # First of equal scores: grid order.
+  for name, value in best.items():
+    if len(grid[name]) > 1 and value in (min(grid[name]), max(grid[name])):
+      print(f"  note: {method} {name}={value} lies on the edge of its grid", flush=True)
+  return best, best_score, scored
+
+
+def run_kalman(eval_seeds: List[int], num_tuning_seeds: int, steps: int):
+  """Tunes every method on tuning streams, then evaluates the chosen setting on fresh streams.
+
+  Returns:
+    (curves {method: {seed: errors [T]}}, learned γ {seed: [T]}, selected {method: (hyper, score)}).
+  """
+  tuning_seeds = [TUNING_SEED_OFFSET + i for i in range(num_tuning_seeds)]
+  assert not set(tuning_seeds) & set(eval_seeds), (tuning_seeds, eval_seeds)
+  tune_x, tune_y = _stack([streams.digits_drift_stream(s, steps) for s in tuning_seeds])
+  eval_x, eval_y = _stack([streams.digits_drift_stream(s, steps) for s in eval_seeds])
+  curves, selected, gammas = {}, {}, {}
+  for method, grid in ONLINE_GRIDS.items():
+    best, score, _ = select_hyper(method, grid, tune_x, tune_y, tuning_seeds)
+    errors, gamma = _online_method(method, best, eval_x, eval_y, eval_seeds)
+    curves[method] = dict(zip(eval_seeds, errors))
+    selected[method] = (best, score)
+    if method == "kalman_learned_drift":
+      gammas = dict(zip(eval_seeds, gamma))
+    print(f"{method}: selected {best} (tuning error {score:.4f}); evaluation online error "
+          f"{errors.mean(1).mean():.4f} ± {errors.mean(1).std():.4f} over seeds {eval_seeds}",
+          flush=True)
+  return curves, gammas, selected
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,7 +301,9 @@ def run_closed_form(seeds: List[int], steps: int, eval_every: int = 10):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--seeds", type=int, default=3)
+  parser.add_argument("--seeds", type=int, default=3, help="evaluation seeds")
+  parser.add_argument("--tuning-seeds", type=int, default=2,
+                      help="tuning streams of the online-error grid search (disjoint seeds)")
   parser.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test)")
   args = parser.parse_args()
   seeds = list(range(args.seeds))
@@ -216,11 +313,17 @@ def main():
   t0 = time.time()
 
   print("== online_error (digits, abrupt + gradual shifts)", flush=True)
-  kalman_curves = run_kalman(seeds, kalman_steps)
+  kalman_curves, kalman_gammas, selected = run_kalman(seeds, args.tuning_seeds, kalman_steps)
   for method, per_seed in kalman_curves.items():
     for s, errors in per_seed.items():
       records.append(Record("digits_drift", method, "online_error", float(errors.mean()),
                             "fraction", s, int(errors.size * 10)))
+    hyper, tuning_error = selected[method]
+    records.append(Record("digits_drift_tuning", method, "tuning_online_error", tuning_error,
+                          "fraction"))
+    for name, value in hyper.items():
+      records.append(Record("digits_drift_tuning", method, f"selected_{name}", float(value),
+                            "hyperparameter"))
 
   print("== recovery_steps (label permutation every %d steps)" % shift, flush=True)
   reset_curves, reset_gammas, reset_steps = run_soft_reset(seeds, shift, num_shifts=2)
@@ -240,8 +343,8 @@ def main():
                             "mse/2", s))
 
   path = results_io.write_results("stream_online", records)
-  _plot(kalman_curves, reset_curves, reset_gammas, shift, cf_curves, threshold, eval_every,
-        path[:-len(".json")] + ".png")
+  _plot(kalman_curves, kalman_gammas, reset_curves, reset_gammas, shift, cf_curves, threshold,
+        eval_every, path[:-len(".json")] + ".png")
   print(f"wrote {path} in {time.time() - t0:.0f}s")
   _summary(records)
 
@@ -254,14 +357,20 @@ def _summary(records: List[Record]):
     print(f"{metric:22s} {method:24s} mean {np.mean(values):9.4f}  sd {np.std(values):8.4f}  n={len(values)}")
 
 
-def _plot(kalman_curves, reset_curves, reset_gammas, shift, cf_curves, threshold, eval_every, path):
-  fig, axes = plt.subplots(1, 4, figsize=(20, 4))
+def _plot(kalman_curves, kalman_gammas, reset_curves, reset_gammas, shift, cf_curves, threshold,
+          eval_every, path):
+  fig, axes = plt.subplots(1, 5, figsize=(25, 4))
   window = 50
   for method, per_seed in kalman_curves.items():
     mean = np.mean(list(per_seed.values()), axis=0)
     axes[0].plot(np.convolve(mean, np.ones(window) / window, mode="valid"), label=method)
-  axes[0].set(title="digits drift stream: online error", xlabel="batch", ylabel="error (50-batch MA)")
+  axes[0].set(title="digits drift stream: online error (evaluation seeds)", xlabel="batch",
+              ylabel="error (50-batch MA)")
   axes[0].legend()
+  for s, gamma in kalman_gammas.items():
+    axes[4].plot(gamma, lw=0.8, label=f"seed {s}")
+  axes[4].set(title="kalman_learned_drift: γ per batch", xlabel="batch", ylabel="γ")
+  axes[4].legend()
   for method, per_seed in reset_curves.items():
     mean = np.mean(list(per_seed.values()), axis=0)
     axes[1].plot(np.convolve(mean, np.ones(25) / 25, mode="valid"), label=method)

@@ -13,6 +13,10 @@ one feature-space covariance P ∈ ℝ^{D×D} (their posteriors differ only in t
 
 γ = exp(−δ/2), δ ≥ 0, is learned online by gradient steps on the one-step-ahead predictive
 log-likelihood; γ = 1 (δ = 0) is a static model, and the filter then equals the batch posterior.
+The steps are taken on δ itself, projected onto δ ≥ 0 (default), or on log δ. On log δ the gradient
+is δ·∂L/∂δ, which vanishes as γ → 1: after a stationary stretch has driven δ to ~1e-5, an abrupt shift
+moves log δ by < 1 in tens of batches, so the filter does not forget. On δ the gradient at γ = 1 is
+finite and a shift raises δ within a few batches.
 
 Classification *(reconstructed from summaries of the paper)*: the labels' one-hot vectors are
 treated as Gaussian targets (the surrogate likelihood above), so the update is the regression update
@@ -34,6 +38,8 @@ REGRESSION = "regression"
 CLASSIFICATION = "classification"
 SURROGATE = "surrogate"
 SOFTMAX = "softmax"
+DELTA = "delta"
+LOG_DELTA = "log_delta"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -43,6 +49,12 @@ SOFTMAX = "softmax"
 def gamma_from_log_delta(log_delta: Array) -> Array:
   """γ = exp(−δ/2) with δ = exp(log δ) > 0, so γ ∈ (0, 1); log δ → −∞ gives γ → 1."""
   return jnp.exp(-0.5 * jnp.exp(log_delta))
+
+
+def drift_terms(delta: Array) -> Tuple[Array, Array]:
+  """(γ, 1 − γ²) for γ = exp(−δ/2), δ ≥ 0; 1 − γ² = −expm1(−δ) keeps its precision (and its
+  gradient) where γ rounds to 1 in float32."""
+  return jnp.exp(-0.5 * delta), -jnp.expm1(-delta)
 
 
 def drift_predict(mean: Array, cov: Array, gamma: Array, prior_variance: float,
@@ -184,9 +196,12 @@ class KalmanHeadConfig:
     noise_variance: s², the observation noise of the (surrogate) likelihood.
     initial_gamma: γ at the start; 1.0 (with learn_drift=False) means no drift.
     learn_drift: whether γ is learned by SGD on the predictive log-likelihood.
-    drift_learning_rate: Adam step size on log δ (and log τ).
-    min_log_delta: floor of the learned log δ (1 − γ² ≥ e^{−25} ≈ 1.4e-11), so Adam cannot run it to
-      −∞ where it would stop being learnable.
+    drift_parameterisation: what the gradient steps move: "delta", δ itself projected onto δ ≥ 0
+      (γ = 1 is reachable and the gradient there is finite, so an abrupt shift is met at once), or
+      "log_delta" (δ > 0 always; the gradient δ·∂L/∂δ vanishes as γ → 1).
+    drift_learning_rate: Adam step size on δ or log δ, and on log τ.
+    min_log_delta: "log_delta" only; floor of the learned log δ (1 − γ² ≥ e^{−25} ≈ 1.4e-11), so Adam
+      cannot run it to −∞ where it would stop being learnable.
     drift_objective: classification only; what γ (and the features) maximise: "surrogate", the
       Gaussian surrogate's one-step predictive log-likelihood of the one-hot targets (the model's own
       evidence), or "softmax", the log-probability of the label under the MC softmax predictive.
@@ -202,6 +217,7 @@ class KalmanHeadConfig:
   # Drift.
   initial_gamma: float = 0.999
   learn_drift: bool = True
+  drift_parameterisation: str = DELTA
   drift_learning_rate: float = 1e-2
   drift_objective: str = SOFTMAX
   min_log_delta: float = -25.0
@@ -219,9 +235,12 @@ class KalmanHeadConfig:
                        f"noise_variance={self.noise_variance}")
     if not 0.0 < self.initial_gamma <= 1.0:
       raise ValueError(f"initial_gamma={self.initial_gamma} must lie in (0, 1]")
-    if self.initial_gamma == 1.0 and self.learn_drift:
+    if self.drift_parameterisation not in (DELTA, LOG_DELTA):
+      raise ValueError(f"drift_parameterisation={self.drift_parameterisation!r}; expected {DELTA!r} "
+                       f"or {LOG_DELTA!r}")
+    if self.initial_gamma == 1.0 and self.learn_drift and self.drift_parameterisation == LOG_DELTA:
       raise ValueError("initial_gamma=1.0 with learn_drift=True: δ = 0 is a boundary where "
-                       "log δ = −∞; start slightly below 1 (e.g. 0.999)")
+                       "log δ = −∞; start slightly below 1 (e.g. 0.999), or learn δ itself")
     if self.drift_learning_rate < 0 or self.feature_learning_rate < 0:
       raise ValueError(f"learning rates must be >= 0, got drift={self.drift_learning_rate}, "
                        f"feature={self.feature_learning_rate}")
@@ -235,9 +254,9 @@ class KalmanState(NamedTuple):
   """State of the online head."""
   mean: Array  # [D, K]
   cov: Array  # [D, D]
-  log_delta: Array  # shape=(); γ = exp(−exp(log δ)/2)
+  drift: Array  # shape=(); δ ("delta") or log δ ("log_delta"); γ = exp(−δ/2).
   log_temperature: Array  # shape=()
-  hyper_opt_state: optax.OptState  # Adam state of (log δ, log τ).
+  hyper_opt_state: optax.OptState  # Adam state of (drift, log τ).
   feature_params: chex.ArrayTree  # Parameters of the feature extractor ({} when fixed).
   key: Array
   count: Array  # shape=(), dtype=jnp.int32
@@ -263,7 +282,7 @@ class KalmanHead:
 
   Each call of `update(state, x, y)` (one batch of the stream) does, in order:
     1. predict with the drift, m⁻, P⁻ from γ; score the batch (error, log-likelihood) before learning;
-    2. one Adam step on (log δ, log τ) and, optionally, one SGD step on the feature parameters,
+    2. one Adam step on (δ or log δ, log τ) and, optionally, one SGD step on the feature parameters,
        both on the negative one-step predictive log-likelihood of the batch;
     3. the Kalman measurement update of (m⁻, P⁻) with the batch (at the pre-step γ and features).
   """
@@ -283,15 +302,18 @@ class KalmanHead:
   def init(self, key: Array, feature_params: chex.ArrayTree = None,
            dtype=jnp.float32) -> KalmanState:
     c = self._config
-    if c.initial_gamma < 1.0:
-      log_delta = jnp.log(-2.0 * jnp.log(jnp.asarray(c.initial_gamma, dtype)))
+    delta = -2.0 * jnp.log(jnp.asarray(c.initial_gamma, dtype))
+    if c.drift_parameterisation == DELTA:
+      drift = delta
+    elif c.initial_gamma < 1.0:
+      drift = jnp.log(delta)
     else:
-      log_delta = jnp.asarray(-jnp.inf, dtype)  # γ = 1 exactly.
-    hyper = (log_delta, jnp.zeros((), dtype))
+      drift = jnp.asarray(-jnp.inf, dtype)  # γ = 1 exactly.
+    hyper = (drift, jnp.zeros((), dtype))
     return KalmanState(
         mean=jnp.zeros((self._dim, self._num_outputs), dtype),
         cov=c.prior_variance * jnp.eye(self._dim, dtype=dtype),
-        log_delta=log_delta,
+        drift=drift,
         log_temperature=jnp.zeros((), dtype),
         hyper_opt_state=self._hyper_opt.init(hyper),
         feature_params=feature_params if feature_params is not None else {},
@@ -306,11 +328,11 @@ class KalmanHead:
   def _score(self, hyper, feature_params, state: KalmanState, x: Array, y: Array, noise: Array):
     """Negative mean predictive log-likelihood and metrics, as a function of what is learned."""
     c = self._config
-    log_delta, log_temperature = hyper
-    gamma = gamma_from_log_delta(log_delta)
-    # 1 − γ² = −expm1(−δ) keeps the gradient in log δ alive where γ rounds to 1 in float32.
+    drift, log_temperature = hyper
+    gamma, one_minus_gamma_sq = drift_terms(drift if c.drift_parameterisation == DELTA
+                                            else jnp.exp(drift))
     mean_minus, cov_minus = drift_predict(state.mean, state.cov, gamma, c.prior_variance,
-                                          -jnp.expm1(-jnp.exp(log_delta)))
+                                          one_minus_gamma_sq)
     phi = self._features_fn(feature_params, x)
     if c.likelihood == REGRESSION:
       ll = regression_log_likelihood(mean_minus, cov_minus, phi, y, c.noise_variance)
@@ -340,25 +362,29 @@ class KalmanHead:
     key, noise_key = jax.random.split(state.key)
     noise = jax.random.normal(noise_key, (c.num_samples, x.shape[0], self._num_outputs),
                               state.mean.dtype)
-    hyper = (state.log_delta, state.log_temperature)
+    hyper = (state.drift, state.log_temperature)
     (_, (metrics, mean_minus, cov_minus, phi)), (hyper_grad, feature_grad) = jax.value_and_grad(
         self._score, argnums=(0, 1), has_aux=True)(hyper, state.feature_params, state, x, y, noise)
 
     # Which hyper-parameters move: γ only when learned and not pinned at 1; τ only for classification.
-    mask = (jnp.asarray(c.learn_drift and c.initial_gamma < 1.0, hyper_grad[0].dtype),
+    learnable = c.learn_drift and (c.drift_parameterisation == DELTA or c.initial_gamma < 1.0)
+    mask = (jnp.asarray(learnable, hyper_grad[0].dtype),
             jnp.asarray(c.learn_temperature and c.likelihood == CLASSIFICATION, hyper_grad[1].dtype))
     hyper_grad = jax.tree_util.tree_map(lambda g, m: jnp.nan_to_num(g) * m, hyper_grad, mask)
     hyper_updates, hyper_opt_state = self._hyper_opt.update(hyper_grad, state.hyper_opt_state)
     hyper_updates = jax.tree_util.tree_map(lambda u, m: u * m, hyper_updates, mask)
-    log_delta, log_temperature = optax.apply_updates(hyper, hyper_updates)
-    log_delta = jnp.maximum(log_delta, c.min_log_delta)  # (−∞ stays −∞ only when γ is pinned.)
-    log_delta = jnp.where(jnp.isneginf(state.log_delta), state.log_delta, log_delta)
+    drift, log_temperature = optax.apply_updates(hyper, hyper_updates)
+    if c.drift_parameterisation == DELTA:
+      drift = jnp.maximum(drift, 0.0)  # Projection onto δ ≥ 0 (γ ≤ 1).
+    else:
+      drift = jnp.maximum(drift, c.min_log_delta)  # (−∞ stays −∞ only when γ is pinned.)
+      drift = jnp.where(jnp.isneginf(state.drift), state.drift, drift)
     feature_params = jax.tree_util.tree_map(
         lambda p, g: p - c.feature_learning_rate * g, state.feature_params, feature_grad)
 
     mean, cov = kalman_update(mean_minus, cov_minus, jax.lax.stop_gradient(phi),
                               self._targets(y, phi.dtype), c.noise_variance)
-    new_state = KalmanState(mean, cov, log_delta, log_temperature, hyper_opt_state, feature_params,
+    new_state = KalmanState(mean, cov, drift, log_temperature, hyper_opt_state, feature_params,
                             key, state.count + 1)
     return new_state, metrics
 

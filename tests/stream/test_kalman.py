@@ -75,7 +75,8 @@ class RecursionTest(parameterized.TestCase):
 
   def test_drift_gradient_survives_where_gamma_rounds_to_one(self):
     # δ = 1e-9: γ = exp(−δ/2) is 1.0 in float32, yet the predictive must still depend on log δ.
-    head = kalman.KalmanHead(kalman.KalmanHeadConfig(likelihood="regression"), 2, 1)
+    head = kalman.KalmanHead(kalman.KalmanHeadConfig(likelihood="regression",
+                                                     drift_parameterisation="log_delta"), 2, 1)
     state = head.init(jax.random.PRNGKey(0))._replace(cov=0.01 * jnp.eye(2))
     x, y = jnp.ones((3, 2)), jnp.full((3, 1), 5.0)
     noise = jnp.zeros((1, 3, 1))
@@ -125,9 +126,10 @@ class ConfigTest(parameterized.TestCase):
       ("likelihood", dict(likelihood="poisson"), "likelihood"),
       ("variance", dict(noise_variance=0.0), "variances"),
       ("gamma", dict(initial_gamma=1.5), "initial_gamma"),
-      ("boundary", dict(initial_gamma=1.0, learn_drift=True), "boundary"),
       ("samples", dict(num_samples=0), "num_samples"),
-      ("objective", dict(drift_objective="elbo"), "drift_objective"))
+      ("objective", dict(drift_objective="elbo"), "drift_objective"),
+      ("parameterisation", dict(drift_parameterisation="gamma"), "drift_parameterisation"),
+      ("log_boundary", dict(initial_gamma=1.0, drift_parameterisation="log_delta"), "boundary"))
   def test_rejects(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       kalman.KalmanHeadConfig(**kwargs)
@@ -174,13 +176,39 @@ class DriftLearningTest(parameterized.TestCase):
                        float(jnp.mean(static.log_likelihood[100:])))
     self.assertLess(float(learned.gamma[-1]), 0.99)
 
+  @parameterized.named_parameters(("from_below_one", 0.99), ("from_one", 1.0))
+  def test_learned_drift_reacts_to_a_shift_after_a_stationary_stretch(self, initial_gamma):
+    # 200 stationary batches drive γ to 1; the true weights are then redrawn. The drift must leave
+    # γ = 1 within a few batches (on log δ the gradient δ·∂L/∂δ had vanished, and γ stayed > 0.9999).
+    xs, ys = _shift_regression_stream(3, steps=240, batch=4, d=6, shift_every=200)
+    metrics = _run_head(kalman.KalmanHeadConfig(
+        likelihood="regression", noise_variance=0.09, initial_gamma=initial_gamma,
+        drift_learning_rate=0.01), xs, ys, 6)
+    gamma = np.asarray(metrics.gamma)
+    self.assertGreater(gamma[190:200].min(), 0.99)
+    self.assertLess(gamma[200:215].min(), 0.95)
+    # ... and the forgetting pays: the error right after the shift falls faster than the static one.
+    static = _run_head(kalman.KalmanHeadConfig(
+        likelihood="regression", noise_variance=0.09, initial_gamma=1.0, learn_drift=False),
+        xs, ys, 6)
+    self.assertLess(float(jnp.mean(metrics.error[200:240])),
+                    0.5 * float(jnp.mean(static.error[200:240])))
+
+  def test_log_delta_parameterisation_still_learns_drift(self):
+    xs, ys = _shift_regression_stream(0, steps=300, batch=4, d=6, shift_every=50)
+    metrics = _run_head(kalman.KalmanHeadConfig(
+        likelihood="regression", noise_variance=0.09, initial_gamma=0.99,
+        drift_learning_rate=0.05, drift_parameterisation="log_delta"), xs, ys, 6)
+    self.assertLess(float(metrics.gamma[-1]), 0.99)
+
   def test_learned_drift_goes_to_one_on_stationary_stream(self):
     xs, ys = _shift_regression_stream(1, steps=300, batch=4, d=6, shift_every=0)
     metrics = _run_head(kalman.KalmanHeadConfig(
         likelihood="regression", noise_variance=0.09, initial_gamma=0.9,
         drift_learning_rate=0.05), xs, ys, 6)
-    self.assertGreater(float(metrics.gamma[-1]), 0.99)
-    self.assertGreater(float(metrics.gamma[-1]), float(metrics.gamma[10]))
+    # Adam's normalised steps on δ jitter γ off 1 now and then; on average it stays at 1.
+    self.assertGreater(float(jnp.mean(metrics.gamma[-100:])), 0.99)
+    self.assertGreater(float(jnp.mean(metrics.gamma[-100:])), float(metrics.gamma[0]))
 
   def test_classification_head_learns_and_metrics_are_pre_update(self):
     rng = np.random.default_rng(0)

@@ -43,6 +43,32 @@ class GeneratorTest(parameterized.TestCase):
     self.assertEqual(y.shape, (60, 8))
     self.assertTrue(set(np.unique(y)) <= set(range(10)))
 
+  def test_digits_stream_has_abrupt_label_and_gradual_feature_shifts(self):
+    from sklearn.datasets import load_digits
+    x, y = streams.digits_drift_stream(0, steps=90, batch=16, abrupt_every=30)
+    # Same draws without an abrupt shift in range: only the labels differ.
+    x_static, y_static = streams.digits_drift_stream(0, steps=90, batch=16, abrupt_every=1000)
+    np.testing.assert_array_equal(x, x_static)
+    np.testing.assert_array_equal(y[:30], y_static[:30])
+    maps = []
+    for lo in (30, 60):  # Abrupt: a new label permutation from each shift on.
+      pairs = set(zip(y_static[lo:lo + 30].ravel(), y[lo:lo + 30].ravel()))
+      self.assertEqual(len(pairs), len({a for a, _ in pairs}))  # A function of the old label...
+      self.assertEqual(len(pairs), len({b for _, b in pairs}))  # ... and one-to-one.
+      maps.append(dict(pairs))
+    self.assertNotEqual(maps[0], maps[1])
+    # Gradual: batch 0 holds standardised digits, the last batch the same images with their pixels
+    # permuted (α = π/2), and the batches in between mix the two.
+    images = load_digits().data.astype(np.float32)
+    images = (images - images.mean(0)) / (images.std(0) + 1.0)
+    dist = ((x[0, :, None, :64] - images[None]) ** 2).sum(-1)
+    self.assertLess(float(dist.min(1).max()), 1e-6)
+    sorted_last = np.sort(x[-1, :, :64], axis=-1)
+    sorted_images = np.sort(images, axis=-1)
+    dist = ((sorted_last[:, None] - sorted_images[None]) ** 2).sum(-1)
+    self.assertLess(float(dist.min(1).max()), 1e-6)
+    self.assertFalse(np.any(((x[-1, :, None, :64] - images[None]) ** 2).sum(-1) < 1e-6))
+
   def test_teacher_regression_is_deterministic(self):
     x1, y1 = streams.teacher_regression(3, 100)
     x2, y2 = streams.teacher_regression(3, 100)
