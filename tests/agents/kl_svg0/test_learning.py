@@ -59,15 +59,20 @@ class _RecordingLogger(loggers.Logger):
     self.rows.append(data)
 
 
+def _changed(before, after, name) -> bool:
+  """Whether any leaf of TrainingState field `name` differs between two states."""
+  differs = jax.tree_util.tree_map(lambda a, b: np.any(a != b), getattr(before, name),
+                                   getattr(after, name))
+  return any(jax.tree_util.tree_leaves(differs))
+
+
 def test_step_updates_every_network_and_keeps_losses_finite():
   learner = _learner(_batches(0))
   before = learner.save()
   learner.step()
   after = learner.save()
   for name in ("policy_params", "critic_params", "target_critic_params", "log_alpha"):
-    changed = jax.tree_util.tree_map(lambda a, b: np.any(a != b), getattr(before, name),
-                                     getattr(after, name))
-    assert any(jax.tree_util.tree_leaves(changed)), name
+    assert _changed(before, after, name), name
   assert int(after.steps) == 1
   learner.check_finite()
 
@@ -137,9 +142,7 @@ def test_learned_prior_steps_keeps_losses_finite_and_is_distilled():
     learner.step()
   after = learner.save()
   for name in ("policy_params", "critic_params", "prior_params", "prior_opt_state"):
-    changed = jax.tree_util.tree_map(lambda a, b: np.any(a != b), getattr(before, name),
-                                     getattr(after, name))
-    assert any(jax.tree_util.tree_leaves(changed)), name
+    assert _changed(before, after, name), name
   learner.check_finite()
   assert len(logger.rows) == 3
   for row in logger.rows:
