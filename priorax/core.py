@@ -7,7 +7,7 @@ a Saveable is anything the checkpointer can save and restore.
 
 import abc
 import itertools
-from typing import Any, Generic, Iterator, List, Optional, Sequence, TypeVar
+from typing import Any, Generic, List, Optional, Sequence, TypeVar
 
 import dm_env
 

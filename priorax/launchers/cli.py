@@ -11,7 +11,6 @@ exit status, never a traceback.
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import sys

@@ -27,7 +27,6 @@ import reverb
 
 from priorax import replay
 from priorax import specs
-from priorax.agents import actors
 from priorax.loop import EnvironmentLoop
 from priorax.utils import checkpointing
 from priorax.utils import counting
