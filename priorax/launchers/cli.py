@@ -2,6 +2,7 @@
 
     priorax train --agent kl_svg0 --env dmc:cartpole-swingup --steps 100000 --run-dir runs/x
     priorax evaluate --run-dir runs/x --episodes 10 [--video policy.mp4]
+    priorax distill --expert runs/x --method apc --rollouts 5 --run-dir runs/student
     priorax stream --learner independent,finetune_previous --stream tiny --run-dir runs/s
     priorax list {agents,envs}
 
@@ -89,6 +90,38 @@ def make_parser() -> argparse.ArgumentParser:
   evaluate.add_argument("--seed", type=_non_negative_int, default=12345)
   evaluate.add_argument("--video", metavar="FILE.mp4", help="also record one episode to FILE.mp4")
 
+  distill = commands.add_parser(
+      "distill", help="distil an expert into a student (bc, dagger, apc, naive_abc, lfpc)",
+      description="Collect expert rollouts, label them (and, for apc/naive_abc/lfpc, synthetic "
+      "states around them) in an embedded Reverb server, train a student policy and evaluate it. "
+      "Re-running on a run directory with a checkpoint resumes it.")
+  distill.add_argument("--expert", required=True, metavar="RUN_DIR",
+                       help="run directory of a trained policy (priorax train), or 'scripted' "
+                       "for the environment's hand-written controller")
+  distill.add_argument("--method", required=True,
+                       choices=["bc", "dagger", "apc", "naive_abc", "lfpc"])
+  distill.add_argument("--env", help="environment name (default: the expert's)")
+  distill.add_argument("--rollouts", type=_positive_int, required=True,
+                       help="K, environment rollouts of the run (expert ones; DAgger: in total)")
+  distill.add_argument("--student-size", metavar="H1,H2,...",
+                       help="the student's hidden layer sizes (default 256,256,256)")
+  distill.add_argument("--student-obs", nargs="+", metavar="KEY",
+                       help="observation keys the student sees (default: all)")
+  distill.add_argument("--updates", type=_positive_int, help="learner steps of the run")
+  distill.add_argument("--seed", type=_non_negative_int, default=0)
+  distill.add_argument("--run-dir", required=True, help="directory for logs, checkpoints, plots")
+  distill.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="NAME=VALUE", help="override a CloningConfig field (repeatable)")
+  distill.add_argument("--action-repeat", type=_positive_int,
+                       help="default: the expert run's action repeat")
+  distill.add_argument("--eval-every", type=_positive_int, default=1_000,
+                       help="learner steps between evaluations")
+  distill.add_argument("--eval-episodes", type=_positive_int, default=50)
+  distill.add_argument("--eval-noise", type=float, default=0.2,
+                       help="std of the Gaussian noise on the student's action when evaluated")
+  distill.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
+  distill.add_argument("--log-every-s", type=_positive_float, default=5.0)
+
   stream = commands.add_parser("stream", add_help=False,
                                help="run supervised-stream learners over a task stream "
                                "(priorax stream --help)")
@@ -137,6 +170,61 @@ def _train(args) -> int:
   return 0
 
 
+def _distill(args) -> int:
+  from priorax import envs
+  from priorax.agents import cloning
+  from priorax.launchers import distill
+  from priorax.launchers import overrides
+
+  if args.eval_noise < 0:
+    raise overrides.ConfigError(f"--eval-noise {args.eval_noise} must be >= 0")
+  if args.expert == "scripted":
+    if not args.env:
+      raise overrides.ConfigError("--expert scripted needs --env")
+    try:
+      expert = cloning.make_scripted_expert(args.env)
+    except ValueError as e:
+      raise overrides.ConfigError(str(e)) from None
+  else:
+    expert = cloning.load_expert(args.expert)
+  env_name = args.env or expert.run["env"]
+  action_repeat = args.action_repeat or int(expert.run.get("action_repeat", 1))
+  envs.make_environment(env_name, seed=args.seed)  # Fails now on an unknown name.
+  assignments = {"method": args.method, **overrides.parse_assignments(args.overrides)}
+  if args.student_size:
+    assignments["policy_hidden_sizes"] = args.student_size
+  if args.student_obs:
+    assignments["policy_observation_keys"] = ",".join(args.student_obs)
+  if args.updates:
+    assignments["num_updates"] = str(args.updates)
+  config_path = os.path.join(args.run_dir, "config.json")
+  base = None
+  if os.path.exists(config_path):
+    # Resuming: start from the saved config, so only flags given again need to match it.
+    with open(config_path) as f:
+      base = json.load(f).get("agent_config")
+  agent_config = overrides.apply_overrides(cloning.CloningConfig, assignments, base)
+  summary = distill.run_distillation(distill.DistillConfig(
+      builder=cloning.CloningBuilder(agent_config),
+      expert=expert,
+      environment_name=env_name,
+      environment_factory=lambda seed: envs.make_environment(env_name, seed,
+                                                             action_repeat=action_repeat),
+      run_dir=args.run_dir,
+      rollouts=args.rollouts,
+      seed=args.seed,
+      action_repeat=action_repeat,
+      eval_every=args.eval_every,
+      eval_episodes=args.eval_episodes,
+      eval_noise=args.eval_noise,
+      checkpoint_every_s=args.checkpoint_every_s,
+      log_every_s=args.log_every_s))
+  print(f"student evaluation return: {summary['final_eval_return']:.1f} (mean of "
+        f"{summary['eval_episodes']} episodes, action noise {summary['eval_noise']}; "
+        f"{summary['env_steps']:,} environment steps of data)")
+  return 0
+
+
 def _evaluate(args) -> int:
   from priorax.launchers import evaluation
   result = evaluation.evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed,
@@ -175,7 +263,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   bad_input = (overrides.ConfigError, agent_registry.UnknownAgentError,
                env_registry.UnknownEnvironmentError, checkpointing.CheckpointError,
                local.RunDirectoryError, rendering.RenderingUnavailableError)
-  command = {"train": _train, "evaluate": _evaluate, "list": _list}[args.command]
+  command = {"train": _train, "evaluate": _evaluate, "distill": _distill,
+             "list": _list}[args.command]
   try:
     return command(args)
   except bad_input as e:

@@ -98,7 +98,7 @@ def describe(config: ExperimentConfig) -> Dict[str, Any]:
   }
 
 
-def _prepare_run_dir(config: ExperimentConfig) -> None:
+def prepare_run_dir(config: ExperimentConfig) -> None:
   """Creates the run directory, or checks that an existing one is for the same experiment."""
   os.makedirs(config.run_dir, exist_ok=True)
   path = os.path.join(config.run_dir, CONFIG_FILE)
@@ -196,7 +196,7 @@ class _LearnerThread(threading.Thread):
         self._on_error()
 
 
-def _install_interrupt_handlers() -> Dict[int, Any]:
+def install_interrupt_handlers() -> Dict[int, Any]:
   """Makes SIGINT and SIGTERM raise KeyboardInterrupt in the main thread (final checkpoint, clean
   exit); returns the previous handlers.
 
@@ -214,7 +214,7 @@ def _install_interrupt_handlers() -> Dict[int, Any]:
   return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
-def _prune_replay_checkpoints(replay_dir: str) -> None:
+def prune_replay_checkpoints(replay_dir: str) -> None:
   checkpoints = sorted(p for p in glob.glob(os.path.join(replay_dir, "*")) if os.path.isdir(p))
   for old in checkpoints[:-_REPLAY_CHECKPOINTS_KEPT]:
     shutil.rmtree(old, ignore_errors=True)
@@ -222,7 +222,7 @@ def _prune_replay_checkpoints(replay_dir: str) -> None:
 
 def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
   """Trains (or resumes) an agent; returns the run summary (also written to summary.json)."""
-  _prepare_run_dir(config)
+  prepare_run_dir(config)
   run_dir, builder = config.run_dir, config.builder
   environment = config.environment_factory(config.seed)
   environment_spec = specs.make_environment_spec(environment)
@@ -254,7 +254,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
     counter.restore(saved["counts"])
     actor.key = saved["actor_key"]
     print(f"[train] resumed from {checkpointer.latest()} at {int(counter.get('actor_steps')):,} "
-          f"steps, replay holds {_replay_size(client):,} items", flush=True)
+          f"steps, replay holds {replay_size(client):,} items", flush=True)
 
   train_loop = EnvironmentLoop(environment, actor, counter=counter,
                                logger=logger_factory("actor"), label="actor")
@@ -273,7 +273,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
         "actor_key": np.asarray(actor.key),
     })
     replay.checkpoint(client)
-    _prune_replay_checkpoints(replay_dir)
+    prune_replay_checkpoints(replay_dir)
     return path
 
   def evaluate():
@@ -290,7 +290,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
     return row
 
   learner_thread = _LearnerThread(learner, on_error=server.stop)
-  previous_handlers = _install_interrupt_handlers()
+  previous_handlers = install_interrupt_handlers()
   min_replay = builder.config.min_replay_size
   acting_time, acting_steps = 0.0, 0
   next_eval = (int(counter.get("actor_steps")) // config.eval_every + 1) * config.eval_every
@@ -301,7 +301,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
     while counter.get("actor_steps") < config.max_actor_steps:
       steps_before = counter.get("actor_steps")
       # Throughput counts whole episodes after warm-up and the first (compiling) update.
-      warm = _replay_size(client) >= min_replay and counter.get("learner_steps") > 0
+      warm = replay_size(client) >= min_replay and counter.get("learner_steps") > 0
       start = time.time()
       try:
         result = train_loop.run_episode(max_steps=int(config.max_actor_steps - steps_before))
@@ -375,5 +375,5 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
   return summary
 
 
-def _replay_size(client: reverb.Client) -> int:
+def replay_size(client: reverb.Client) -> int:
   return int(sum(info.current_size for info in client.server_info().values()))

@@ -1,7 +1,5 @@
 """Wires `kl_svg0`'s pieces: replay table, adder, dataset, prior, learner, policies, actor."""
 
-import json
-import os
 from typing import Iterator, List, Optional
 
 import jax
@@ -15,6 +13,7 @@ from priorax import replay
 from priorax import specs
 from priorax import types
 from priorax.agents import actors
+from priorax.agents import saved_policy
 from priorax.agents.kl_svg0 import acting
 from priorax.agents.kl_svg0 import config as config_lib
 from priorax.agents.kl_svg0 import learning
@@ -109,29 +108,15 @@ class KLSVG0Builder:
 
 
 def load_policy_prior(run_dir: str, action_size: int) -> priors.Prior:
-  """π0 = the policy of the latest checkpoint of a `kl_svg0` run, with that run's architecture."""
-  config_path = os.path.join(run_dir, "config.json")
-  try:
-    with open(config_path) as f:
-      run_config = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
+  """π0 = the policy of the latest checkpoint of a `kl_svg0` run or a distilled student, with that
+  run's architecture (`saved_policy`)."""
+  saved = saved_policy.load_saved_policy(run_dir, name="prior_run_dir")
+  if saved.action_size != action_size:
     raise checkpointing.CheckpointError(
-        f"prior_run_dir={run_dir!r}: cannot read {config_path} ({e})") from None
-  if run_config.get("agent") != "kl_svg0":
-    raise checkpointing.CheckpointError(
-        f"prior_run_dir={run_dir!r} holds a {run_config.get('agent')!r} run; expected kl_svg0")
-  data = checkpointing.Checkpointer(os.path.join(run_dir, "checkpoints")).load_latest()
-  if data is None:
-    raise checkpointing.CheckpointError(f"prior_run_dir={run_dir!r} has no checkpoint")
-  agent_config = run_config["agent_config"]
-  params = data["learner_state"]["policy_params"]
-  saved_action_size = params["gaussian_head/mean"]["b"].shape[-1]
-  if saved_action_size != action_size:
-    raise checkpointing.CheckpointError(
-        f"prior_run_dir={run_dir!r}: its policy has {saved_action_size} actions; this environment "
+        f"prior_run_dir={run_dir!r}: its policy has {saved.action_size} actions; this environment "
         f"has {action_size}")
-  keys = agent_config.get("policy_observation_keys")
+  architecture = saved.run["agent_config"]
   return priors.make_fixed_prior(
-      params, action_size=action_size, hidden_sizes=agent_config["policy_hidden_sizes"],
-      observation_keys=tuple(keys) if keys else None, layer_norm=agent_config["layer_norm"],
-      min_scale=agent_config["min_scale"])
+      saved.params, action_size=action_size, hidden_sizes=architecture["policy_hidden_sizes"],
+      observation_keys=saved.observation_keys, layer_norm=architecture["layer_norm"],
+      min_scale=architecture["min_scale"])
