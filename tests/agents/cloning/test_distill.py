@@ -44,11 +44,12 @@ def _rows(path):
 ])
 def test_each_method_trains_and_evaluates_a_student(expert_run_dir, tmp_path, method, overrides):
   expert = cloning.load_expert(expert_run_dir)
-  summary = _run(expert, str(tmp_path), method, **overrides)
-  group = 1 + TINY["num_perturbations"] if method in ("apc", "naive_abc", "lfpc") else 1
-  assert summary["actor_steps"] == 2 * 250
-  assert summary["env_steps"] == 2 * 1000
-  assert summary["demonstration_items"] == 2 * 250
+  # DAgger: one expert rollout, then two rounds of one student rollout each.
+  rollouts = 3 if method == "dagger" else 1
+  summary = _run(expert, str(tmp_path), method, rollouts=rollouts, **overrides)
+  assert summary["actor_steps"] == rollouts * 250
+  assert summary["env_steps"] == rollouts * 1000
+  assert summary["demonstration_items"] == rollouts * 250
   assert summary["learner_steps"] == TINY["num_updates"]
   assert np.isfinite(summary["final_eval_return"]) and summary["eval_episodes"] == 2
   learner_rows = _rows(tmp_path / "logs" / "learner.csv")
@@ -57,36 +58,10 @@ def test_each_method_trains_and_evaluates_a_student(expert_run_dir, tmp_path, me
   assert (tmp_path / "curve.png").exists()
   config = json.loads((tmp_path / "config.json").read_text())
   assert config["agent"] == "cloning" and config["agent_config"]["method"] == method
-  del group
-
-
-def test_dagger_rounds_act_with_the_student(expert_run_dir, tmp_path):
-  expert = cloning.load_expert(expert_run_dir)
-  summary = _run(expert, str(tmp_path), "dagger", rollouts=3)
-  # One expert rollout, then two rounds of one student rollout each.
-  assert summary["actor_steps"] == 3 * 250 and summary["demonstration_items"] == 3 * 250
-  assert [int(float(r["actor_episodes"])) for r in _rows(tmp_path / "logs" / "actor.csv")] == [
-      1, 2, 3]
-  assert distill.make_rounds(cloning.CloningConfig(method="dagger", num_updates=60), 3) == [
-      distill.Round(1, 1.0, 20), distill.Round(1, 0.0, 40), distill.Round(1, 0.0, 60)]
-
-
-def test_resume_collects_nothing_twice_and_keeps_the_student(expert_run_dir, tmp_path):
-  expert = cloning.load_expert(expert_run_dir)
-  first = _run(expert, str(tmp_path), "apc")
-  before = cloning.load_expert(str(tmp_path)).params
-  second = _run(expert, str(tmp_path), "apc")
-  assert (second["actor_steps"], second["learner_steps"]) == (first["actor_steps"],
-                                                              first["learner_steps"])
-  after = cloning.load_expert(str(tmp_path)).params
-  jax.tree_util.tree_map(np.testing.assert_array_equal, before, after)
-  with pytest.raises(Exception, match="different distillation"):
-    _run(expert, str(tmp_path), "apc", rollouts=3)
-
-
-def test_student_run_dir_is_a_fixed_prior_for_kl_svg0(expert_run_dir, tmp_path):
-  expert = cloning.load_expert(expert_run_dir)
-  _run(expert, str(tmp_path), "bc", policy_observation_keys=("position", "velocity"))
+  if method == "dagger":
+    episodes = [int(float(r["actor_episodes"])) for r in _rows(tmp_path / "logs" / "actor.csv")]
+    assert episodes == [1, 2, 3]
+  # The student's run directory is a fixed prior for kl_svg0 (and an expert for distillation).
   prior = kl_svg0_builder.load_policy_prior(str(tmp_path), action_size=2)
   observation = {"position": np.zeros((3, 2), np.float32),
                  "velocity": np.ones((3, 2), np.float32)}
@@ -94,6 +69,26 @@ def test_student_run_dir_is_a_fixed_prior_for_kl_svg0(expert_run_dir, tmp_path):
                                         np.ones((3, 2), np.float32))
   kl = prior.kl(prior.params, observation, policy, None, None)
   assert kl.shape == (3,) and np.all(np.isfinite(kl)) and np.all(kl >= 0)
+
+
+def test_dagger_schedule_spreads_the_updates_over_its_rounds():
+  assert distill.make_rounds(cloning.CloningConfig(method="dagger", num_updates=60), 3) == [
+      distill.Round(1, 1.0, 20), distill.Round(1, 0.0, 40), distill.Round(1, 0.0, 60)]
+  assert distill.make_rounds(cloning.CloningConfig(method="apc", num_updates=60), 3) == [
+      distill.Round(3, 1.0, 60)]
+
+
+def test_resume_collects_nothing_twice_and_keeps_the_student(expert_run_dir, tmp_path):
+  expert = cloning.load_expert(expert_run_dir)
+  first = _run(expert, str(tmp_path), "apc", rollouts=1)
+  before = cloning.load_expert(str(tmp_path)).params
+  second = _run(expert, str(tmp_path), "apc", rollouts=1)
+  assert (second["actor_steps"], second["learner_steps"]) == (first["actor_steps"],
+                                                              first["learner_steps"])
+  after = cloning.load_expert(str(tmp_path)).params
+  jax.tree_util.tree_map(np.testing.assert_array_equal, before, after)
+  with pytest.raises(Exception, match="different distillation"):
+    _run(expert, str(tmp_path), "apc", rollouts=2)
 
 
 def test_distill_command_line(expert_run_dir, tmp_path, capsys):
