@@ -1,0 +1,33 @@
+"""The distillation benchmark's bookkeeping: the 90% crossing, the expert look-up, the plot."""
+
+import os
+
+import pytest
+
+from benchmarks import cloning_apc
+from benchmarks import results_io
+
+
+def test_interactions_to_threshold_takes_the_first_budget_reaching_90pct():
+  assert cloning_apc.interactions_to_threshold([(4000, 0.95), (1000, 0.5), (2000, 0.91)]) == (
+      2000, True)
+  assert cloning_apc.interactions_to_threshold([(1000, 0.5), (5000, 0.89)]) == (5000, False)
+
+
+def test_expert_of_a_missing_seed_falls_back_to_seed_0(tmp_path):
+  seed0 = tmp_path / "dmc_walker-walk_repeat2_seed0" / "checkpoints"
+  seed0.mkdir(parents=True)
+  (seed0 / "ckpt_0000000001.pkl").write_bytes(b"")
+  assert cloning_apc.expert_run_dir(str(tmp_path), "dmc:walker-walk", 2) == str(seed0.parent)
+  with pytest.raises(SystemExit, match="no expert"):
+    cloning_apc.expert_run_dir(str(tmp_path), "dmc:cartpole-swingup", 0)
+
+
+def test_plot_writes_a_png(tmp_path):
+  records = [results_io.Record("dmc:x-y", method, "return_fraction", value, "fraction", seed=seed,
+                               env_steps=steps)
+             for method in ("bc", "apc_compressed") for seed in (0, 1)
+             for steps, value in ((1000, 0.3), (5000, 0.8))]
+  path = os.path.join(tmp_path, "plot.png")
+  cloning_apc.plot(records, path)
+  assert os.path.getsize(path) > 0
