@@ -207,8 +207,9 @@ def main():
     for method in args.methods:
       reached = [r.value for r in records if r.task == task and r.method == method
                  and r.metric == "interactions_to_90pct"]
+      median = f"{np.median(reached):,.0f}" if reached else "-"
       print(f"{task} {method}: 90% of the expert reached by {len(reached)}/{len(args.seeds)} "
-            f"seeds; median interactions {np.median(reached) if reached else float('nan'):,.0f}")
+            f"seeds; median interactions {median}")
   print(f"wrote {path}")
 
 

@@ -28,12 +28,13 @@ from priorax.agents.cloning import experts as experts_lib
 from priorax.agents.cloning import types as cloning_types
 from priorax.envs import wrappers
 
-# Floor on a dimension's std, so a constant feature is left unperturbed rather than divided by 0.
-_MIN_STD = 1e-6
-
 
 def data_std(batch: types.NestedArray) -> types.NestedArray:
-  """Per-dimension std over the leading axis of every leaf ([N, ...] → [...])."""
+  """Per-dimension std over the leading axis of every leaf ([N, ...] → [...]).
+
+  A dimension constant over the data has std 0 and is left unperturbed (a perturbation off it
+  would leave the data's support).
+  """
   return jax.tree_util.tree_map(lambda x: np.std(np.asarray(x, np.float64), axis=0)
                                 .astype(np.float32), batch)
 
@@ -112,7 +113,7 @@ def perturb_physics(environment: dm_env.Environment, rng: np.random.Generator,
   """
   _, raw = _wrappers_and_raw(environment)
   physics = raw.physics
-  std = np.maximum(np.std(physics_states, axis=0), _MIN_STD)
+  std = np.std(physics_states, axis=0)  # A coordinate constant over the data stays unperturbed.
   observations = []
   for state in physics_states:
     noise = rng.standard_normal((num_perturbations, state.shape[0]))
