@@ -1,7 +1,5 @@
 """Wires `kl_svg0`'s pieces: replay table, adder, dataset, prior, learner, policies, actor."""
 
-import json
-import os
 from typing import Iterator, List, Optional
 
 import jax
@@ -17,6 +15,7 @@ from priorax import types
 from priorax.agents import actors
 from priorax.agents.kl_svg0 import acting
 from priorax.agents.kl_svg0 import config as config_lib
+from priorax.agents.kl_svg0 import hierarchical
 from priorax.agents.kl_svg0 import learning
 from priorax.agents.kl_svg0 import networks as networks_lib
 from priorax.stream import soft_reset
@@ -32,13 +31,26 @@ class KLSVG0Builder:
 
   def __init__(self, config: config_lib.KLSVG0Config):
     self._config = config
+    self._transferred: Optional[priors.TransferredPieces] = None
 
   @property
   def config(self) -> config_lib.KLSVG0Config:
     return self._config
 
   def make_networks(self, environment_spec: specs.EnvironmentSpec) -> networks_lib.KLSVG0Networks:
+    if self._config.prior == "hierarchical":
+      try:
+        return hierarchical.make_networks(environment_spec, self._config)
+      except ValueError as e:  # An unknown key: a configuration error, reported before training.
+        raise core.ConfigError(str(e)) from None
     return networks_lib.make_networks(environment_spec, self._config)
+
+  def transferred_pieces(self) -> priors.TransferredPieces:
+    """π_L and π0_H of the hierarchical run `prior_from` (read once)."""
+    if self._transferred is None:
+      self._transferred = priors.load_transferred_pieces(
+          self._config.prior_from, hierarchical.architecture(self._config))
+    return self._transferred
 
   def make_prior(self, environment_spec: specs.EnvironmentSpec) -> priors.Prior:
     action_size = int(np.prod(environment_spec.actions.shape))
@@ -52,6 +64,16 @@ class KLSVG0Builder:
             hidden_sizes=c.prior_hidden_sizes, observation_keys=c.prior_observation_keys,
             layer_norm=c.layer_norm, min_scale=c.min_scale)
       except ValueError as e:  # An unknown key: a configuration error, reported before training.
+        raise core.ConfigError(str(e)) from None
+    if c.prior == "hierarchical":
+      transferred = self.transferred_pieces().prior_params if c.prior_from else None
+      try:
+        return priors.make_hierarchical_prior(
+            environment_spec.observations, latent_size=c.latent_size,
+            hidden_sizes=c.prior_hidden_sizes, observation_keys=c.prior_observation_keys,
+            layer_norm=c.layer_norm, min_scale=c.min_scale, params=transferred,
+            trainable=not c.freeze_prior)
+      except ValueError as e:
         raise core.ConfigError(str(e)) from None
     return load_policy_prior(c.prior_run_dir, action_size)
 
@@ -87,9 +109,18 @@ class KLSVG0Builder:
                    counter: Optional[counting.Counter] = None,
                    logger: Optional[loggers.Logger] = None) -> learning.KLSVG0Learner:
     c = self._config
+    policy_optimizer = optax.adam(c.policy_learning_rate)
+    if c.prior_from:  # A hierarchical run reusing π_L (and π0_H, see `make_prior`).
+      try:
+        networks = hierarchical.with_low_level_params(
+            networks, self.transferred_pieces().low_level_params)
+      except ValueError as e:
+        raise checkpointing.CheckpointError(f"prior_from={c.prior_from!r}: {e}") from None
+      if c.freeze_low_level:
+        policy_optimizer = hierarchical.freeze_low_level(policy_optimizer)
     return learning.KLSVG0Learner(
         networks, prior, iterator, key,
-        policy_optimizer=optax.adam(c.policy_learning_rate),
+        policy_optimizer=policy_optimizer,
         critic_optimizer=optax.adam(c.critic_learning_rate),
         alpha_optimizer=optax.adam(c.alpha_learning_rate),
         init_alpha=c.init_alpha, tune_alpha=c.tune_alpha,
@@ -100,6 +131,8 @@ class KLSVG0Builder:
         counter=counter, logger=logger)
 
   def make_policy(self, networks: networks_lib.KLSVG0Networks, evaluation: bool):
+    if self._config.prior == "hierarchical":
+      return hierarchical.make_policy(networks, evaluation)
     return acting.make_policy(networks, evaluation)
 
   def make_actor(self, policy, variable_source, key, adder=None) -> actors.GenericActor:
@@ -110,19 +143,7 @@ class KLSVG0Builder:
 
 def load_policy_prior(run_dir: str, action_size: int) -> priors.Prior:
   """π0 = the policy of the latest checkpoint of a `kl_svg0` run, with that run's architecture."""
-  config_path = os.path.join(run_dir, "config.json")
-  try:
-    with open(config_path) as f:
-      run_config = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise checkpointing.CheckpointError(
-        f"prior_run_dir={run_dir!r}: cannot read {config_path} ({e})") from None
-  if run_config.get("agent") != "kl_svg0":
-    raise checkpointing.CheckpointError(
-        f"prior_run_dir={run_dir!r} holds a {run_config.get('agent')!r} run; expected kl_svg0")
-  data = checkpointing.Checkpointer(os.path.join(run_dir, "checkpoints")).load_latest()
-  if data is None:
-    raise checkpointing.CheckpointError(f"prior_run_dir={run_dir!r} has no checkpoint")
+  run_config, data = checkpointing.load_run(run_dir, field="prior_run_dir", agent="kl_svg0")
   agent_config = run_config["agent_config"]
   params = data["learner_state"]["policy_params"]
   saved_action_size = params["gaussian_head/mean"]["b"].shape[-1]
