@@ -9,35 +9,21 @@ import numpy as np
 import pytest
 from dm_env import specs as dm_specs
 
-from priorax import specs
-from priorax import types
 from priorax.agents import kl_svg0
 from priorax.agents.kl_svg0 import losses
 from priorax.launchers import overrides
 from priorax.utils import checkpointing
 from priorax.utils import counting
+# The same two-key spec and random batches as the flat learner's tests.
+from tests.agents.kl_svg0.test_learning import B
+from tests.agents.kl_svg0.test_learning import SPEC
+from tests.agents.kl_svg0.test_learning import _batches
 
-B = 16
-SPEC = specs.EnvironmentSpec(
-    observations={"position": dm_specs.Array((3,), np.float32),
-                  "velocity": dm_specs.Array((2,), np.float32)},
-    actions=dm_specs.BoundedArray((2,), np.float32, -1.0, 1.0),
-    rewards=dm_specs.Array((), np.float32), discounts=dm_specs.Array((), np.float32))
 # π_H sees everything; π0_H and π_L only the position.
 CONFIG = kl_svg0.KLSVG0Config(
     prior="hierarchical", latent_size=4, policy_hidden_sizes=(8, 8), critic_hidden_sizes=(8, 8),
     prior_hidden_sizes=(8, 8), low_level_hidden_sizes=(8, 8), batch_size=B,
     prior_observation_keys=("position",), low_level_observation_keys=("position",))
-
-
-def _batches(seed):
-  rng = np.random.default_rng(seed)
-  while True:
-    obs = lambda: {k: rng.normal(size=(B, *s.shape)).astype(np.float32)
-                   for k, s in SPEC.observations.items()}
-    yield types.Transition(obs(), rng.uniform(-1, 1, (B, 2)).astype(np.float32),
-                           rng.normal(size=B).astype(np.float32),
-                           np.full(B, 0.99, np.float32), obs())
 
 
 def _learner(config=CONFIG, seed=0):
