@@ -37,7 +37,8 @@ class KLSVG0Builder:
   def config(self) -> config_lib.KLSVG0Config:
     return self._config
 
-  def make_networks(self, environment_spec: specs.EnvironmentSpec) -> networks_lib.KLSVG0Networks:
+  def make_networks(self, environment_spec: specs.EnvironmentSpec
+                    ) -> networks_lib.KLSVG0Networks | hierarchical.HierarchicalNetworks:
     if self._config.prior == "hierarchical":
       try:
         return hierarchical.make_networks(environment_spec, self._config)
