@@ -120,9 +120,11 @@ class PointGoal(base.Task):
     angle = self.random.uniform(0.0, np.pi)
     self.goal = self.radius * np.array([np.cos(angle), np.sin(angle)])
     physics.named.model.site_pos["goal", :2] = self.goal
-    self._steps = 0
     self._start_trial(physics)
     super().initialize_episode(physics)
+    # After the base class, whose initialize_episode calls after_step once.
+    self._steps = 0
+    self._reward = 0.0
 
   def after_step(self, physics: mujoco.Physics) -> None:
     # The reward is read before a trial's reset moves the mass away from where it ended.
@@ -252,14 +254,16 @@ class Numpad(base.Task):
 
   def initialize_episode(self, physics: mujoco.Physics) -> None:
     self.sequence = sample_tile_sequence(self.size, self.sequence_length, self.random)
-    self.progress = 0
-    self._last_pressed = None
     pad_half_width = self.size * self.tile_pitch / 2
     _set_mass(physics, self.random.uniform(-pad_half_width, pad_half_width, size=2))
-    # A tile under the starting mass is not pressed: pressing needs entering.
-    self._tile_under = self.tile_at(physics.data.qpos)
-    self._show_lights(physics)
     super().initialize_episode(physics)
+    # After the base class, whose initialize_episode calls after_step once. A tile under the
+    # starting mass is not pressed: pressing needs entering.
+    self.progress = 0
+    self._last_pressed = None
+    self._tile_under = self.tile_at(physics.data.qpos)
+    self._reward = 0.0
+    self._show_lights(physics)
 
   def after_step(self, physics: mujoco.Physics) -> None:
     tile = self.tile_at(physics.data.qpos)
