@@ -208,3 +208,9 @@ def test_walker_is_rewarded_only_standing_at_the_hidden_target():
   assert reward_at(target, z=-1.0) == 0.0  # Lying on the target.
   for other in task.targets[task.targets != target]:
     assert reward_at(other) == 0.0
+
+
+def test_cli_lists_the_meta_tasks(capsys):
+  from priorax.launchers import cli  # pylint: disable=import-outside-toplevel
+  assert cli.main(["list", "envs"]) == 0
+  assert set(NAMES) <= set(capsys.readouterr().out.split())
