@@ -62,6 +62,14 @@ def _make_physics(half_size: float, decorations: str) -> mujoco.Physics:
   return mujoco.Physics.from_xml_string(xml, common.ASSETS)
 
 
+def _make_environment(task: base.Task, *, half_size: float, decorations: str,
+                      num_steps: int) -> control.Environment:
+  """`task` in the arena `_make_physics(half_size, decorations)`, `num_steps` agent steps long."""
+  return control.Environment(
+      _make_physics(half_size, decorations), task, control_timestep=CONTROL_TIMESTEP,
+      time_limit=time_limit(num_steps, CONTROL_TIMESTEP))
+
+
 def time_limit(num_steps: int, control_timestep: float) -> float:
   """A time limit that ends the episode after exactly `num_steps` agent steps.
 
@@ -149,10 +157,8 @@ def point_goal(seed: int) -> control.Environment:
   task = PointGoal(random=seed)
   goal_site = (f'<site name="goal" type="cylinder" size="{task.goal_radius} .002" '
                'material="target" pos="0 0 .002"/>')
-  physics = _make_physics(half_size=0.8, decorations=goal_site)
-  return control.Environment(
-      physics, task, control_timestep=CONTROL_TIMESTEP,
-      time_limit=time_limit(task.num_trials * task.trial_steps, CONTROL_TIMESTEP))
+  return _make_environment(task, half_size=0.8, decorations=goal_site,
+                           num_steps=task.num_trials * task.trial_steps)
 
 
 def check_sequence_length(size: int, length: int) -> None:
@@ -292,6 +298,4 @@ def numpad(seed: int) -> control.Environment:
       f'<geom name="tile_{i}" type="box" pos="{x} {y} .001" '
       f'size="{task.tile_half_width} {task.tile_half_width} .001"/>'
       for i, (x, y) in enumerate(task.tile_centres))
-  physics = _make_physics(half_size=0.5, decorations=tiles)
-  return control.Environment(
-      physics, task, control_timestep=CONTROL_TIMESTEP, time_limit=time_limit(200, CONTROL_TIMESTEP))
+  return _make_environment(task, half_size=0.5, decorations=tiles, num_steps=200)
