@@ -49,7 +49,7 @@ class KLSVG0Builder:
     if c.prior == "learned" and c.prior_from:
       return load_learned_prior(c.prior_from, environment_spec.observations, action_size,
                                 observation_keys=c.prior_observation_keys,
-                                trainable=not c.freeze_prior)
+                                hidden_sizes=c.prior_hidden_sizes, trainable=not c.freeze_prior)
     if c.prior == "learned":
       try:
         return priors.make_learned_prior(
@@ -150,20 +150,21 @@ def load_policy_prior(run_dir: str, action_size: int) -> priors.Prior:
 
 
 def load_learned_prior(run_dir: str, observation_spec, action_size: int, *,
-                       observation_keys: Sequence[str], trainable: bool) -> priors.Prior:
+                       observation_keys: Sequence[str], hidden_sizes: Sequence[int],
+                       trainable: bool) -> priors.Prior:
   """π0(a | x_D) = the learned prior of the latest checkpoint of a `kl_svg0` run (transfer).
 
   Galashov et al. 2019 (https://arxiv.org/abs/1905.01240), §4: a default policy trained on a
-  family of tasks regularises learning of a new one. The prior keeps the saved run's architecture
-  and keys x_D; it must fit this environment: same action size, every key of x_D present with the
-  shape it was trained on, and x_D equal to `observation_keys` (a prior that would now see other
-  keys than it learned with is refused rather than silently re-wired).
+  family of tasks regularises learning of a new one. The prior must fit this run and environment:
+  the same keys x_D (`observation_keys`) and torso (`hidden_sizes`) as it was trained with, the same
+  action size, and every key of x_D present with the shape it was trained on. A mismatch is refused
+  rather than silently re-wired. Its `layer_norm` and `min_scale` are the saved run's.
 
   Args:
     run_dir: a `kl_svg0` run trained with `prior='learned'`.
     observation_spec: this environment's observation specs by key.
     action_size: this environment's D.
-    observation_keys: the keys this run's config asks the prior to see.
+    observation_keys, hidden_sizes: what this run's config asks the prior to see and be.
     trainable: False freezes π0 (the learner never updates it); True keeps distilling it.
 
   Raises:
@@ -180,6 +181,10 @@ def load_learned_prior(run_dir: str, observation_spec, action_size: int, *,
     raise checkpointing.CheckpointError(
         f"prior_from={run_dir!r}: its prior sees {list(saved_keys)}; this run's "
         f"prior_observation_keys={list(observation_keys)}")
+  if tuple(hidden_sizes) != tuple(agent_config["prior_hidden_sizes"]):
+    raise checkpointing.CheckpointError(
+        f"prior_from={run_dir!r}: its prior has prior_hidden_sizes="
+        f"{list(agent_config['prior_hidden_sizes'])}; this run's are {list(hidden_sizes)}")
   missing = [k for k in saved_keys if k not in observation_spec]
   if missing:
     raise checkpointing.CheckpointError(

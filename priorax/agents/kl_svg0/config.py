@@ -71,12 +71,12 @@ class KLSVG0Config:
       raise ValueError(f"prior={self.prior!r} is unknown; expected one of {list(PRIOR_KINDS)}")
     if self.prior == "fixed" and not self.prior_run_dir:
       raise ValueError("prior='fixed' needs prior_run_dir=<run directory of a trained policy>")
-    if (self.prior_from or self.freeze_prior) and self.prior != "learned":
-      raise ValueError(f"prior_from={self.prior_from!r} and freeze_prior={self.freeze_prior} are "
-                       f"only used by prior='learned', not prior={self.prior!r}")
     if self.freeze_prior and not self.prior_from:
       raise ValueError("freeze_prior=True needs prior_from=<run directory of a trained learned "
                        "prior> (a frozen prior that was never trained regularises towards noise)")
+    if self.prior_from and self.prior != "learned":
+      raise ValueError(f"prior_from={self.prior_from!r} is only used by prior='learned', not "
+                       f"prior={self.prior!r}")
     if self.prior == "learned":
       if not self.prior_observation_keys:
         raise ValueError(f"prior='learned' needs prior_observation_keys=<the observation keys the "
