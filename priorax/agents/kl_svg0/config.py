@@ -27,6 +27,11 @@ class KLSVG0Config:
   prior_observation_keys: Optional[Tuple[str, ...]] = None
   prior_hidden_sizes: Tuple[int, ...] = (256, 256)
   prior_learning_rate: float = 3e-4
+  # Transfer (Galashov et al. 2019, §4): `prior_from` is a run directory whose trained learned
+  # prior initialises this run's π0 (with the saved run's architecture; its keys must equal
+  # `prior_observation_keys`); `freeze_prior` keeps π0 as loaded (the learner never updates it).
+  prior_from: Optional[str] = None
+  freeze_prior: bool = False
   # α is tuned by gradient descent on log α towards `target_entropy` (uniform prior; None → −d)
   # or `target_kl` (other priors), unless `tune_alpha` is False.
   init_alpha: float = 1.0
@@ -66,6 +71,12 @@ class KLSVG0Config:
       raise ValueError(f"prior={self.prior!r} is unknown; expected one of {list(PRIOR_KINDS)}")
     if self.prior == "fixed" and not self.prior_run_dir:
       raise ValueError("prior='fixed' needs prior_run_dir=<run directory of a trained policy>")
+    if self.freeze_prior and not self.prior_from:
+      raise ValueError("freeze_prior=True needs prior_from=<run directory of a trained learned "
+                       "prior> (a frozen prior that was never trained regularises towards noise)")
+    if self.prior_from and self.prior != "learned":
+      raise ValueError(f"prior_from={self.prior_from!r} is only used by prior='learned', not "
+                       f"prior={self.prior!r}")
     if self.prior == "learned":
       if not self.prior_observation_keys:
         raise ValueError(f"prior='learned' needs prior_observation_keys=<the observation keys the "
