@@ -29,6 +29,12 @@ class KLSVG0Config:
   prior_observation_keys: Optional[Tuple[str, ...]] = None
   prior_hidden_sizes: Tuple[int, ...] = (256, 256)
   prior_learning_rate: float = 3e-4
+  # Transfer (Galashov et al. 2019, §4): `prior_from` is a run directory whose trained learned
+  # prior initialises this run's π0 (with the saved run's architecture; its keys must equal
+  # `prior_observation_keys`); `freeze_prior` keeps π0 as loaded (the learner never updates it).
+  # For prior="hierarchical", see the hierarchical fields below.
+  prior_from: Optional[str] = None
+  freeze_prior: bool = False
   # α is tuned by gradient descent on log α towards `target_entropy` (uniform prior; None → −d)
   # or `target_kl` (other priors), unless `tune_alpha` is False.
   init_alpha: float = 1.0
@@ -44,10 +50,9 @@ class KLSVG0Config:
   latent_size: int = 16
   low_level_observation_keys: Optional[Tuple[str, ...]] = None
   low_level_hidden_sizes: Tuple[int, ...] = (256, 256)
-  # Transfer: start π_L and π0_H from the latest checkpoint of the hierarchical run `prior_from`
-  # (its π_H is not reused: a new one is learned); frozen parts receive no update.
-  prior_from: Optional[str] = None
-  freeze_prior: bool = False
+  # Transfer: with `prior_from` (above) naming a hierarchical run, π_L and π0_H start from its
+  # latest checkpoint and a new π_H is learned; `freeze_prior` freezes π0_H, `freeze_low_level`
+  # π_L (frozen parts receive no update).
   freeze_low_level: bool = False
 
   # Networks.
@@ -82,6 +87,13 @@ class KLSVG0Config:
       raise ValueError(f"prior={self.prior!r} is unknown; expected one of {list(PRIOR_KINDS)}")
     if self.prior == "fixed" and not self.prior_run_dir:
       raise ValueError("prior='fixed' needs prior_run_dir=<run directory of a trained policy>")
+    if self.freeze_prior and not self.prior_from:
+      raise ValueError("freeze_prior=True needs prior_from=<run directory of a trained learned "
+                       "or hierarchical prior> (a frozen prior that was never trained regularises "
+                       "towards noise)")
+    if self.prior_from and self.prior not in ("learned", "hierarchical"):
+      raise ValueError(f"prior_from={self.prior_from!r} is only used by prior='learned' or "
+                       f"'hierarchical', not prior={self.prior!r}")
     if self.prior in ("learned", "hierarchical"):
       if not self.prior_observation_keys:
         raise ValueError(f"prior={self.prior!r} needs prior_observation_keys=<the observation keys "
@@ -114,14 +126,12 @@ class KLSVG0Config:
   def _check_hierarchical(self):
     """The hierarchical prior's fields: required with prior='hierarchical', unused otherwise."""
     if self.prior != "hierarchical":
-      for name in ("low_level_observation_keys", "prior_from"):
-        if getattr(self, name) is not None:
-          raise ValueError(f"{name}={getattr(self, name)!r} is only used by prior='hierarchical', "
-                           f"not prior={self.prior!r}")
-      for name in ("freeze_prior", "freeze_low_level"):
-        if getattr(self, name):
-          raise ValueError(f"{name}=True is only used by prior='hierarchical', not "
-                           f"prior={self.prior!r}")
+      if self.low_level_observation_keys is not None:
+        raise ValueError(f"low_level_observation_keys={self.low_level_observation_keys!r} is only "
+                         f"used by prior='hierarchical', not prior={self.prior!r}")
+      if self.freeze_low_level:
+        raise ValueError(f"freeze_low_level=True is only used by prior='hierarchical', not "
+                         f"prior={self.prior!r}")
       return
     keys = self.low_level_observation_keys
     if not keys:
@@ -133,10 +143,9 @@ class KLSVG0Config:
       raise ValueError(f"latent_size={self.latent_size} must be >= 1")
     if not self.low_level_hidden_sizes:
       raise ValueError("low_level_hidden_sizes must be non-empty")
-    for name in ("freeze_prior", "freeze_low_level"):
-      if getattr(self, name) and not self.prior_from:
-        raise ValueError(f"{name}=True needs prior_from=<run directory of a hierarchical "
-                         f"kl_svg0 run>: only transferred parts can be frozen")
+    if self.freeze_low_level and not self.prior_from:
+      raise ValueError("freeze_low_level=True needs prior_from=<run directory of a hierarchical "
+                       "kl_svg0 run>: only a transferred low level can be frozen")
 
   @property
   def samples_per_insert(self) -> float:

@@ -171,8 +171,14 @@ def test_hierarchical_config_is_checked(changes, message):
   assert message in str(error.value)
 
 
-@pytest.mark.parametrize("field, value", [("prior_from", "runs/x"), ("freeze_prior", True),
-                                          ("freeze_low_level", True)])
-def test_transfer_fields_are_rejected_for_other_priors(field, value):
-  with pytest.raises(ValueError, match=f"{field}=.* is only used by prior='hierarchical'"):
-    kl_svg0.KLSVG0Config(**{field: value})
+@pytest.mark.parametrize("changes, message", [
+    ({"prior_from": "runs/x"}, "prior_from='runs/x' is only used by prior='learned' or "
+                               "'hierarchical', not prior='uniform'"),
+    ({"freeze_low_level": True}, "freeze_low_level=True is only used by prior='hierarchical'"),
+    ({"low_level_observation_keys": ("position",)}, "low_level_observation_keys=('position',) is "
+                                                    "only used by prior='hierarchical'"),
+])
+def test_hierarchical_fields_are_rejected_for_other_priors(changes, message):
+  with pytest.raises(ValueError) as error:
+    kl_svg0.KLSVG0Config(**changes)
+  assert message in str(error.value)
