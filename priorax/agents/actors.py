@@ -1,7 +1,9 @@
-"""A generic feed-forward actor (Acme's `GenericActor`) and the variable client it pulls from.
+"""Actors: a generic feed-forward actor (Acme's `GenericActor`), a recurrent actor that keeps and
+stores its core state (R2D2), and the variable client they pull from.
 
-The policy is a pure function `policy(params, key, observation) -> action` for one unbatched
-observation; the actor jits it on the CPU device, keeps its own RNG key and feeds an adder.
+A feed-forward policy is a pure function `policy(params, key, observation) -> action` for one
+unbatched observation; a recurrent one is `policy(params, key, core_input, state) -> (action,
+next_state)`. The actor jits it on the CPU device, keeps its own RNG key and feeds an adder.
 """
 
 from typing import Any, Callable, Optional
@@ -12,9 +14,12 @@ import jax
 import numpy as np
 
 from priorax import core
+from priorax import specs
 from priorax import types
+from priorax.networks import recurrent
 
 Policy = Callable[[Any, chex.PRNGKey, types.Observation], chex.Array]
+RecurrentPolicy = Callable[[Any, chex.PRNGKey, recurrent.CoreInput, Any], tuple[chex.Array, Any]]
 
 
 class VariableClient:
@@ -88,3 +93,90 @@ class GenericActor(core.Actor):
   @key.setter
   def key(self, value: chex.PRNGKey) -> None:
     self._key = jax.device_put(value, jax.devices("cpu")[0])
+
+
+class RecurrentActor(core.Actor):
+  """Acts with a jitted CPU recurrent policy over (x_t, a_{t−1}, r_{t−1}); stores its state.
+
+  The core state is carried from step to step and reset to `initial_state` (and a_{−1}, r_{−1} to
+  zeros) only at `observe_first`, i.e. at an episode start. With each step t the adder receives
+  `RecurrentExtras(h_t, a_{t−1}, r_{t−1})`, h_t being the state the policy was called with, so a
+  learner can replay a sequence from the state stored at its first step (R2D2, Kapturowski et
+  al. 2019; see `priorax.networks.recurrent`).
+  """
+
+  def __init__(self, policy: RecurrentPolicy, initial_state: Any,
+               environment_spec: specs.EnvironmentSpec, variable_client: VariableClient,
+               key: chex.PRNGKey, adder: Optional[Any] = None):
+    """Makes the actor.
+
+    Args:
+      policy: `policy(params, key, core_input, state) -> (action, next_state)`, unbatched.
+      initial_state: the unbatched state of an episode's first step (e.g.
+        `network.initial_state(None)`).
+      environment_spec: gives the shapes of the zero a_{−1}, r_{−1}.
+      variable_client: where the policy's parameters come from.
+      key: the actor's RNG key.
+      adder: records steps with their `RecurrentExtras`; None records nothing.
+    """
+
+    def policy_step(params, key, inputs, state):
+      key, policy_key = jax.random.split(key)
+      action, next_state = policy(params, policy_key, inputs, state)
+      return action, next_state, key
+
+    self._cpu = jax.devices("cpu")[0]
+    self._policy_step = jax.jit(policy_step)
+    self._client = variable_client
+    self._key = jax.device_put(key, self._cpu)
+    self._adder = adder
+    self._initial_state = jax.device_put(initial_state, self._cpu)
+    zeros = recurrent.zero_core_input(environment_spec)
+    self._zero_action, self._zero_reward = zeros.prev_action, zeros.prev_reward
+    self._state = self._initial_state
+    self._prev_action, self._prev_reward = self._zero_action, self._zero_reward
+    # (extras of the step being taken, the state after it), set by select_action.
+    self._pending: Optional[tuple[recurrent.RecurrentExtras, Any]] = None
+
+  def select_action(self, observation: types.Observation) -> np.ndarray:
+    inputs = recurrent.CoreInput(observation, self._prev_action, self._prev_reward)
+    action, next_state, self._key = self._policy_step(
+        self._client.params, self._key, inputs, self._state)
+    extras = recurrent.RecurrentExtras(self._state, self._prev_action, self._prev_reward)
+    self._pending = (extras, next_state)
+    return np.asarray(action)
+
+  def observe_first(self, timestep: dm_env.TimeStep) -> None:
+    self._state = self._initial_state
+    self._prev_action, self._prev_reward = self._zero_action, self._zero_reward
+    self._pending = None
+    if self._adder is not None:
+      self._adder.add_first(timestep)
+
+  def observe(self, action, next_timestep: dm_env.TimeStep) -> None:
+    if self._pending is None:
+      raise ValueError("RecurrentActor.observe needs select_action first: the step's core state "
+                       "comes from it.")
+    extras, self._state = self._pending
+    self._pending = None
+    if self._adder is not None:
+      self._adder.add(action, next_timestep, extras)
+    self._prev_action = np.asarray(action, self._zero_action.dtype)
+    self._prev_reward = np.asarray(next_timestep.reward, self._zero_reward.dtype)
+
+  def update(self, wait: bool = False) -> None:
+    self._client.update(wait)
+
+  @property
+  def state(self) -> Any:
+    """The core state the next `select_action` starts from."""
+    return self._state
+
+  @property
+  def key(self) -> chex.PRNGKey:
+    """The actor's RNG key (saved in checkpoints so a resumed run continues its stream)."""
+    return self._key
+
+  @key.setter
+  def key(self, value: chex.PRNGKey) -> None:
+    self._key = jax.device_put(value, self._cpu)

@@ -7,8 +7,6 @@ checkpoint entry (`learner_state["policy_params"]`). Either can therefore serve 
 (`--set prior=fixed prior_run_dir=...`) or as the expert of a distillation.
 """
 
-import json
-import os
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import haiku as hk
@@ -43,22 +41,9 @@ def load_saved_policy(run_dir: str, *, name: str = "run_dir") -> SavedPolicy:
 
   Raises:
     checkpointing.CheckpointError: no readable config.json, an agent without a saved policy, no
-      checkpoint.
+      checkpoint (`checkpointing.load_run`).
   """
-  config_path = os.path.join(run_dir, "config.json")
-  try:
-    with open(config_path) as f:
-      run = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise checkpointing.CheckpointError(
-        f"{name}={run_dir!r}: cannot read {config_path} ({e})") from None
-  if run.get("agent") not in POLICY_AGENTS:
-    raise checkpointing.CheckpointError(
-        f"{name}={run_dir!r} holds a {run.get('agent')!r} run; expected one of "
-        f"{list(POLICY_AGENTS)}")
-  data = checkpointing.Checkpointer(os.path.join(run_dir, "checkpoints")).load_latest()
-  if data is None:
-    raise checkpointing.CheckpointError(f"{name}={run_dir!r} has no checkpoint")
+  run, data = checkpointing.load_run(run_dir, field=name, agent=POLICY_AGENTS)
   agent_config = run["agent_config"]
   params = data["learner_state"]["policy_params"]
   action_size = int(params["gaussian_head/mean"]["b"].shape[-1])

@@ -1,4 +1,4 @@
-"""Environments: the name registry (`dmc:<domain>-<task>`, ...), agent-facing wrappers, rendering.
+"""Environments: the name registry (`dmc:<domain>-<task>`, `meta:<task>`, ...), agent-facing wrappers, rendering.
 
 MuJoCo's GL backend is fixed when dm_control is first imported, so it is chosen here, before any
 dm_control import (EGL, else OSMesa; see `rendering`).
@@ -10,6 +10,8 @@ rendering.configure_gl_backend()
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order,wrong-import-position
 from priorax.envs import control_suite
+from priorax.envs import families
+from priorax.envs import meta
 from priorax.envs import registry
 from priorax.envs.registry import list_environments
 from priorax.envs.registry import make_environment
@@ -26,3 +28,5 @@ from priorax.envs.wrappers import SinglePrecisionWrapper
 # pylint: enable=g-import-not-at-top,g-bad-import-order,wrong-import-position
 
 registry.register(control_suite.PREFIX, control_suite.load, control_suite.list_names)
+registry.register(meta.PREFIX, meta.load, meta.list_names)
+registry.register(families.PREFIX, families.load, families.list_names)

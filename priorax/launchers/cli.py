@@ -1,6 +1,7 @@
 """The `priorax` command line: train, evaluate, and list what exists.
 
     priorax train --agent kl_svg0 --env dmc:cartpole-swingup --steps 100000 --run-dir runs/x
+    priorax train --env family:reacher_targets-holdout --prior-from runs/family --run-dir runs/t
     priorax evaluate --run-dir runs/x --episodes 10 [--video policy.mp4]
     priorax distill --expert runs/x --method apc --rollouts 5 --run-dir runs/student
     priorax stream --learner independent,finetune_previous --stream tiny --run-dir runs/s
@@ -12,6 +13,7 @@ exit status, never a traceback.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -81,6 +83,11 @@ def make_parser() -> argparse.ArgumentParser:
   train.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
   train.add_argument("--log-every-s", type=_positive_float, default=5.0)
   train.add_argument("--video", action="store_true", help="record the final policy to policy.mp4")
+  train.add_argument("--prior-from", metavar="RUN_DIR",
+                     help="transfer: initialise the learned prior from RUN_DIR's trained prior "
+                     "(sets prior_from; the prior's kind, keys and torso default to RUN_DIR's)")
+  train.add_argument("--freeze-prior", action="store_true",
+                     help="with --prior-from: keep the transferred prior fixed (no update)")
 
   evaluate = commands.add_parser("evaluate", help="evaluate a run's latest checkpoint",
                                  description="Run the deterministic policy of a run's latest "
@@ -141,13 +148,18 @@ def _train(args) -> int:
   entry = registry.get_agent(args.agent)
   envs.make_environment(args.env, seed=args.seed)  # Fails now on an unknown name.
   config_path = os.path.join(args.run_dir, local.CONFIG_FILE)
+  assignments = overrides.parse_assignments(args.overrides)
+  if args.prior_from is not None:
+    assignments = {**_transferred_prior_settings(args.prior_from, entry.config_class),
+                   **assignments, "prior_from": args.prior_from}
+  if args.freeze_prior:
+    assignments["freeze_prior"] = "true"
   base = None
-  if os.path.exists(config_path) and not args.overrides:
+  if os.path.exists(config_path) and not assignments:
     # Resuming without flags: reuse the agent config saved in the run directory.
     with open(config_path) as f:
       base = json.load(f).get("agent_config")
-  agent_config = overrides.apply_overrides(entry.config_class,
-                                           overrides.parse_assignments(args.overrides), base)
+  agent_config = overrides.apply_overrides(entry.config_class, assignments, base)
   action_repeat = args.action_repeat
   config = local.ExperimentConfig(
       agent=args.agent,
@@ -223,6 +235,29 @@ def _distill(args) -> int:
         f"{summary['eval_episodes']} episodes, action noise {summary['eval_noise']}; "
         f"{summary['env_steps']:,} environment steps of data)")
   return 0
+
+
+# Fields describing the prior that `--prior-from` copies from the source run unless set by --set.
+_TRANSFERRED_PRIOR_FIELDS = ("prior", "prior_observation_keys", "prior_hidden_sizes")
+
+
+def _transferred_prior_settings(run_dir: str, config_class) -> dict:
+  """The source run's prior settings as `--set` strings (those `config_class` has)."""
+  from priorax.utils import checkpointing
+  path = os.path.join(run_dir, "config.json")
+  try:
+    with open(path) as f:
+      saved = json.load(f).get("agent_config", {})
+  except (OSError, json.JSONDecodeError) as e:
+    raise checkpointing.CheckpointError(f"--prior-from {run_dir}: cannot read {path} ({e})"
+                                        ) from None
+  fields = {f.name for f in dataclasses.fields(config_class)}
+  settings = {}
+  for name in _TRANSFERRED_PRIOR_FIELDS:
+    value = saved.get(name)
+    if name in fields and value is not None:
+      settings[name] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+  return settings
 
 
 def _evaluate(args) -> int:

@@ -7,10 +7,11 @@ latest checkpoint; the newest `keep` files are kept.
 """
 
 import glob
+import json
 import os
 import pickle
 import re
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 FORMAT_VERSION = 1
 _PATTERN = re.compile(r"ckpt_(\d+)\.pkl$")
@@ -78,3 +79,32 @@ def load(path: str) -> Dict[str, Any]:
     raise CheckpointError(f"checkpoint {path} has format version {data['format_version']}; this "
                           f"priorax reads version {FORMAT_VERSION}")
   return data
+
+
+def load_run(run_dir: str, *, field: str,
+             agent: Union[str, Sequence[str]]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+  """(config.json, latest checkpoint) of the `agent` run in `run_dir`, for a later run to reuse.
+
+  Args:
+    run_dir: a run directory written by the launchers.
+    field: the config field that named `run_dir` (quoted in errors, e.g. "prior_from").
+    agent: the agent that must have written the run, or a sequence of the agents that may have.
+
+  Raises:
+    CheckpointError: naming `field`, when the directory's config is unreadable, it holds another
+      agent's run, or it has no checkpoint yet.
+  """
+  config_path = os.path.join(run_dir, "config.json")
+  try:
+    with open(config_path) as f:
+      run_config = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise CheckpointError(f"{field}={run_dir!r}: cannot read {config_path} ({e})") from None
+  agents = (agent,) if isinstance(agent, str) else tuple(agent)
+  if run_config.get("agent") not in agents:
+    raise CheckpointError(f"{field}={run_dir!r} holds a {run_config.get('agent')!r} run; expected "
+                          f"{' or '.join(agents)}")
+  data = Checkpointer(os.path.join(run_dir, "checkpoints")).load_latest()
+  if data is None:
+    raise CheckpointError(f"{field}={run_dir!r} has no checkpoint")
+  return run_config, data

@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Optional, Tuple
 
-PRIOR_KINDS = ("uniform", "fixed", "learned")
+PRIOR_KINDS = ("uniform", "fixed", "learned", "hierarchical")
 
 
 @dataclasses.dataclass
@@ -19,20 +19,41 @@ class KLSVG0Config:
   # Regulariser α·KL(π(.|s) ‖ π0(.|s)). `prior`: "uniform" (π0 uniform on [-1, 1]^d, so the KL is
   # −entropy + const: SAC), "fixed" (a policy loaded from `prior_run_dir`'s latest checkpoint) or
   # "learned" (π0(a|x_D) distilled from the policy in the same update, seeing only the keys
-  # `prior_observation_keys`: information asymmetry, Galashov et al. 2019).
+  # `prior_observation_keys`: information asymmetry, Galashov et al. 2019) or "hierarchical" (a
+  # latent-variable policy and prior sharing their low level, see the hierarchical fields below).
   prior: str = "uniform"
   prior_run_dir: Optional[str] = None
-  # The learned prior: the observation keys x_D it sees (required), its torso, its Adam step size.
-  # It shares `layer_norm` and `min_scale` with the policy.
+  # The learned prior (or the hierarchical prior's high level π0_H): the observation keys x_D it
+  # sees (required), its torso, its Adam step size. It shares `layer_norm` and `min_scale` with the
+  # policy.
   prior_observation_keys: Optional[Tuple[str, ...]] = None
   prior_hidden_sizes: Tuple[int, ...] = (256, 256)
   prior_learning_rate: float = 3e-4
+  # Transfer (Galashov et al. 2019, §4): `prior_from` is a run directory whose trained learned
+  # prior initialises this run's π0 (with the saved run's architecture; its keys must equal
+  # `prior_observation_keys`); `freeze_prior` keeps π0 as loaded (the learner never updates it).
+  # For prior="hierarchical", see the hierarchical fields below.
+  prior_from: Optional[str] = None
+  freeze_prior: bool = False
   # α is tuned by gradient descent on log α towards `target_entropy` (uniform prior; None → −d)
   # or `target_kl` (other priors), unless `tune_alpha` is False.
   init_alpha: float = 1.0
   tune_alpha: bool = True
   target_entropy: Optional[float] = None
   target_kl: float = 1.0
+
+  # Hierarchical latent prior (prior="hierarchical"; Tirumala et al. 2019, 2022, see
+  # `agents/kl_svg0/hierarchical.py`): π(a|x) = ∫ π_H(z|x) π_L(a|z, x_L) dz and
+  # π0(a|x_D) = ∫ π0_H(z|x_D) π_L(a|z, x_L) dz share the low level π_L; the regulariser is the
+  # high-level KL(π_H ‖ π0_H). π_H uses the policy's torso and keys, π0_H the prior's; π_L sees
+  # only `low_level_observation_keys` (x_L, required) and the Gaussian latent z of `latent_size`.
+  latent_size: int = 16
+  low_level_observation_keys: Optional[Tuple[str, ...]] = None
+  low_level_hidden_sizes: Tuple[int, ...] = (256, 256)
+  # Transfer: with `prior_from` (above) naming a hierarchical run, π_L and π0_H start from its
+  # latest checkpoint and a new π_H is learned; `freeze_prior` freezes π0_H, `freeze_low_level`
+  # π_L (frozen parts receive no update).
+  freeze_low_level: bool = False
 
   # Networks.
   policy_hidden_sizes: Tuple[int, ...] = (256, 256)
@@ -66,15 +87,23 @@ class KLSVG0Config:
       raise ValueError(f"prior={self.prior!r} is unknown; expected one of {list(PRIOR_KINDS)}")
     if self.prior == "fixed" and not self.prior_run_dir:
       raise ValueError("prior='fixed' needs prior_run_dir=<run directory of a trained policy>")
-    if self.prior == "learned":
+    if self.freeze_prior and not self.prior_from:
+      raise ValueError("freeze_prior=True needs prior_from=<run directory of a trained learned "
+                       "or hierarchical prior> (a frozen prior that was never trained regularises "
+                       "towards noise)")
+    if self.prior_from and self.prior not in ("learned", "hierarchical"):
+      raise ValueError(f"prior_from={self.prior_from!r} is only used by prior='learned' or "
+                       f"'hierarchical', not prior={self.prior!r}")
+    if self.prior in ("learned", "hierarchical"):
       if not self.prior_observation_keys:
-        raise ValueError(f"prior='learned' needs prior_observation_keys=<the observation keys the "
-                         f"prior sees, comma-separated>; got {self.prior_observation_keys!r}")
+        raise ValueError(f"prior={self.prior!r} needs prior_observation_keys=<the observation keys "
+                         f"the prior sees, comma-separated>; got {self.prior_observation_keys!r}")
       if len(set(self.prior_observation_keys)) != len(self.prior_observation_keys):
         raise ValueError(f"prior_observation_keys={self.prior_observation_keys!r} repeats a key")
     elif self.prior_observation_keys is not None:
       raise ValueError(f"prior_observation_keys={self.prior_observation_keys!r} is only used by "
-                       f"prior='learned', not prior={self.prior!r}")
+                       f"prior='learned' or 'hierarchical', not prior={self.prior!r}")
+    self._check_hierarchical()
     if not 0.0 <= self.discount <= 1.0:
       raise ValueError(f"discount={self.discount} must lie in [0, 1]")
     for name in ("n_step", "batch_size", "min_replay_size", "max_replay_size",
@@ -93,6 +122,30 @@ class KLSVG0Config:
     if not self.policy_hidden_sizes or not self.critic_hidden_sizes or not self.prior_hidden_sizes:
       raise ValueError("policy_hidden_sizes, critic_hidden_sizes and prior_hidden_sizes must be "
                        "non-empty")
+
+  def _check_hierarchical(self):
+    """The hierarchical prior's fields: required with prior='hierarchical', unused otherwise."""
+    if self.prior != "hierarchical":
+      if self.low_level_observation_keys is not None:
+        raise ValueError(f"low_level_observation_keys={self.low_level_observation_keys!r} is only "
+                         f"used by prior='hierarchical', not prior={self.prior!r}")
+      if self.freeze_low_level:
+        raise ValueError(f"freeze_low_level=True is only used by prior='hierarchical', not "
+                         f"prior={self.prior!r}")
+      return
+    keys = self.low_level_observation_keys
+    if not keys:
+      raise ValueError(f"prior='hierarchical' needs low_level_observation_keys=<the observation "
+                       f"keys x_L the shared low level sees, comma-separated>; got {keys!r}")
+    if len(set(keys)) != len(keys):
+      raise ValueError(f"low_level_observation_keys={keys!r} repeats a key")
+    if self.latent_size < 1:
+      raise ValueError(f"latent_size={self.latent_size} must be >= 1")
+    if not self.low_level_hidden_sizes:
+      raise ValueError("low_level_hidden_sizes must be non-empty")
+    if self.freeze_low_level and not self.prior_from:
+      raise ValueError("freeze_low_level=True needs prior_from=<run directory of a hierarchical "
+                       "kl_svg0 run>: only a transferred low level can be frozen")
 
   @property
   def samples_per_insert(self) -> float:

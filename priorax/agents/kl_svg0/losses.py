@@ -22,7 +22,11 @@ from priorax.priors import base as priors_base
 
 
 class PolicySample(NamedTuple):
-  """A reparameterised sample of π(.|s) and its KL to π0, all [B] or [B, D]."""
+  """A reparameterised sample of π(.|s) and its KL to π0, all [B] or [B, D].
+
+  `gaussian` and `log_prob` are those of `networks_lib.PolicyDraw` (for a hierarchical policy,
+  π_H's latent Gaussian and log π_L(a|z, x_L)).
+  """
 
   gaussian: distributions.GaussianParams
   action: chex.Array
@@ -32,12 +36,14 @@ class PolicySample(NamedTuple):
 
 def sample_policy(policy_params, prior_params, observation: types.Observation, key: chex.PRNGKey,
                   networks: networks_lib.KLSVG0Networks, prior: priors_base.Prior) -> PolicySample:
-  """a = tanh(μ + σε) with log π(a|s) (change of variables) and KL(π(.|s) ‖ π0(.|s))."""
-  gaussian = networks.policy_apply(policy_params, observation)
-  u = distributions.sample_pre_tanh(gaussian, key)
-  log_prob = distributions.tanh_gaussian_log_prob(gaussian, u)
-  kl = prior.kl(prior_params, observation, gaussian, u, log_prob)
-  return PolicySample(gaussian, jnp.tanh(u), log_prob, kl)
+  """a = tanh(μ + σε) with log π(a|s) (change of variables) and KL(π(.|s) ‖ π0(.|s)).
+
+  A hierarchical policy (`hierarchical.HierarchicalNetworks`) draws z ~ π_H then a ~ π_L, and its
+  prior's KL is the high-level KL(π_H ‖ π0_H), an upper bound of KL(π ‖ π0).
+  """
+  draw = networks.sample(policy_params, observation, key)
+  kl = prior.kl(prior_params, observation, draw.gaussian, draw.u, draw.log_prob)
+  return PolicySample(draw.gaussian, draw.action, draw.log_prob, kl)
 
 
 class CriticStats(NamedTuple):

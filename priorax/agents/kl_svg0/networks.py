@@ -1,7 +1,7 @@
 """Networks of the KL-regularised SVG(0) agent: a tanh-Gaussian policy and fused twin critics."""
 
 import dataclasses
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import chex
 import haiku as hk
@@ -17,6 +17,23 @@ from priorax.networks import policies
 from priorax.networks import torsos
 
 NUM_CRITICS = 2
+
+
+class PolicyDraw(NamedTuple):
+  """A reparameterised draw from the policy, all [B] or [B, ·].
+
+  Attributes:
+    gaussian: the Gaussian that π0's KL is taken against: the flat policy's pre-squash action
+      Gaussian, or a hierarchical policy's latent Gaussian π_H(z|x).
+    u: the draw from `gaussian` (pre-squash action, or latent z).
+    action: a = tanh(pre-squash action), in (-1, 1)^D.
+    log_prob: log π(a|x) for the flat policy; log π_L(a|z, x_L) for a hierarchical one.
+  """
+
+  gaussian: distributions.GaussianParams
+  u: chex.Array
+  action: chex.Array
+  log_prob: chex.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +54,12 @@ class KLSVG0Networks:
   critic_init: Callable[[chex.PRNGKey], hk.Params]
   critic_apply: Callable[..., chex.Array]
   action_size: int
+
+  def sample(self, policy_params, observation, key: chex.PRNGKey) -> PolicyDraw:
+    """a = tanh(u), u = μ + σε ~ π(.|s), with log π(a|s) by change of variables."""
+    gaussian = self.policy_apply(policy_params, observation)
+    u = distributions.sample_pre_tanh(gaussian, key)
+    return PolicyDraw(gaussian, u, jnp.tanh(u), distributions.tanh_gaussian_log_prob(gaussian, u))
 
 
 def dummy_observation(environment_spec: specs.EnvironmentSpec):

@@ -79,5 +79,5 @@ def test_unknown_scripted_expert_lists_the_known_ones():
 
 def test_expert_of_a_non_policy_run_fails_clearly(tmp_path):
   (tmp_path / "config.json").write_text('{"agent": "stream"}')
-  with pytest.raises(checkpointing.CheckpointError, match="expected one of"):
+  with pytest.raises(checkpointing.CheckpointError, match="expected kl_svg0 or cloning"):
     experts.load_expert(str(tmp_path))
