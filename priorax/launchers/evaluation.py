@@ -17,7 +17,7 @@ from priorax.loop import EnvironmentLoop
 from priorax.utils import checkpointing
 
 
-class _StaticVariables(core.VariableSource):
+class StaticVariables(core.VariableSource):
   """Serves fixed parameters (a checkpoint's) to an actor."""
 
   def __init__(self, variables: Dict[str, Any]):
@@ -47,7 +47,7 @@ def evaluate_run(run_dir: str, *, episodes: int, seed: int,
   environment = envs.make_environment(run["env"], seed,
                                       action_repeat=run.get("action_repeat", 1))
   networks = builder.make_networks(specs.make_environment_spec(environment))
-  source = _StaticVariables({"policy": saved["learner_state"]["policy_params"]})
+  source = StaticVariables({"policy": saved["learner_state"]["policy_params"]})
   actor = builder.make_actor(builder.make_policy(networks, evaluation=True), source,
                              jax.random.PRNGKey(seed))
   results = EnvironmentLoop(environment, actor, label="evaluator",
