@@ -179,6 +179,9 @@ def _train(args) -> int:
 
 
 def _launch(args) -> int:
+  if args.ray_address is None:
+    # A local Ray instance listens on 127.0.0.1 only if this is set before Ray is imported.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
   from priorax.launchers import ray as ray_launcher
   ray_config = ray_launcher.RayConfig(num_actors=args.num_actors, address=args.ray_address,
                                       learner_gpus=args.learner_gpus, actor_cpus=args.actor_cpus)

@@ -27,6 +27,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import ray
+from ray._private import ray_constants
 from ray.util import scheduling_strategies
 
 from priorax import core
@@ -84,18 +85,31 @@ def node_name(run_dir: str, role: str) -> str:
   return f"priorax:{os.path.abspath(run_dir)}:{role}"
 
 
-def connect(ray_config: RayConfig) -> bool:
+def connect(ray_config: RayConfig, num_cpus: Optional[int] = None) -> bool:
   """Starts a local Ray instance or joins `ray_config.address`, unless Ray is already
-  initialised in this process; returns whether it did (and so must shut Ray down)."""
+  initialised in this process; returns whether it did (and so must shut Ray down).
+
+  A local instance gets `num_cpus` CPU slots (default: the machine's cores, or one slot per
+  actor's `actor_cpus` if that is more: the actors then share the cores) and must end up on
+  127.0.0.1, else this raises RuntimeError.
+  """
   if ray.is_initialized():
     return False
-  if ray_config.address is None:
-    os.environ[LOCAL_ONLY_ENV] = "0"
-    # Enough CPU slots for every actor even on a small machine (they then share its cores).
-    num_cpus = max(os.cpu_count() or 1, math.ceil(ray_config.num_actors * ray_config.actor_cpus))
-    ray.init(num_cpus=num_cpus, include_dashboard=False)
-  else:
+  if ray_config.address is not None:
     ray.init(address=ray_config.address)
+    return True
+  os.environ[LOCAL_ONLY_ENV] = "0"  # Read by the processes Ray starts.
+  # Ray reads the variable when it is imported; if that happened before it was set, set what it
+  # read (the driver picks the node's IP from it).
+  ray_constants.ENABLE_RAY_CLUSTER = False
+  if num_cpus is None:
+    num_cpus = max(os.cpu_count() or 1, math.ceil(ray_config.num_actors * ray_config.actor_cpus))
+  ray.init(num_cpus=num_cpus, include_dashboard=False)
+  address = ray.util.get_node_ip_address()
+  if address != "127.0.0.1":
+    ray.shutdown()
+    raise RuntimeError(f"the local Ray instance listens on {address}, not 127.0.0.1; set "
+                       f"{LOCAL_ONLY_ENV}=0 before importing ray")
   return True
 
 
@@ -152,10 +166,10 @@ class _Driver:
     self.replay = self._spawn(nodes.ReplayNode, "replay", config.builder, self._spec,
                               os.path.join(config.run_dir, "replay"), num_cpus=0,
                               scheduling_strategy=here)
-    address = ray.get(self.replay.address.remote())
     learner_placement = ({"num_gpus": ray_config.learner_gpus} if ray_config.learner_gpus
                          else {"scheduling_strategy": here})
-    self.learner = self._spawn(nodes.LearnerNode, "learner", config, self._spec, address,
+    # Nodes are started together (each waits for what it needs), so their start-up overlaps.
+    self.learner = self._spawn(nodes.LearnerNode, "learner", config, self._spec, self.replay,
                                num_cpus=0, max_concurrency=4, **learner_placement)
     self.counter = self._spawn(counting.Counter, "counter", num_cpus=0)
     self.evaluator = self._spawn(nodes.EvaluatorNode, "evaluator", config, self._spec,
@@ -164,7 +178,7 @@ class _Driver:
       self._restore(saved)
     self.actors = [
         self._spawn(nodes.ActorNode, f"actor_{i}", config, self._spec, i, ray_config.num_actors,
-                    address, self.learner, self.counter, num_cpus=ray_config.actor_cpus,
+                    self.replay, self.learner, self.counter, num_cpus=ray_config.actor_cpus,
                     max_restarts=ray_config.max_actor_restarts, max_task_retries=-1,
                     max_concurrency=3)
         for i in range(ray_config.num_actors)]

@@ -128,8 +128,9 @@ class LearnerNode:
   """Steps the agent's learner in a thread; serves its variables and state meanwhile."""
 
   def __init__(self, config: local.ExperimentConfig, environment_spec: specs.EnvironmentSpec,
-               replay_address: str):
+               replay: Any):
     builder = config.builder
+    replay_address = ray.get(replay.address.remote())
     networks = builder.make_networks(environment_spec)
     prior = builder.make_prior(environment_spec)
     learner_key, _, _ = split_keys(config.seed)
@@ -207,8 +208,9 @@ class ActorNode:
   """
 
   def __init__(self, config: local.ExperimentConfig, environment_spec: specs.EnvironmentSpec,
-               index: int, num_actors: int, replay_address: str, learner: Any, counter: Any):
+               index: int, num_actors: int, replay: Any, learner: Any, counter: Any):
     builder = config.builder
+    replay_address = ray.get(replay.address.remote())
     self._index = index
     self._num_actors = num_actors
     self._counter = counter
