@@ -52,8 +52,10 @@ def _rows(path):
 
 
 def _run_nodes(run_dir):
+  """Names of the run's live nodes, whichever driver (namespace) started them."""
   prefix = ray_launcher.node_name(str(run_dir), "")
-  return [name for name in ray.util.list_named_actors() if name.startswith(prefix)]
+  return [actor["name"] for actor in ray.util.list_named_actors(all_namespaces=True)
+          if actor["name"].startswith(prefix)]
 
 
 def _session_processes(sid):
@@ -110,7 +112,7 @@ def test_two_actors_feed_the_learner_and_the_run_finishes(ray_instance, tmp_path
 def test_a_killed_actor_is_restarted_and_the_run_completes(ray_instance, tmp_path):
   result = {}
   thread = threading.Thread(
-      target=lambda: result.setdefault("code", cli.main(_launch_args(tmp_path, 2000))))
+      target=lambda: result.setdefault("code", cli.main(_launch_args(tmp_path, 4000))))
   thread.start()
   try:
     def actor_is_up():
@@ -127,7 +129,7 @@ def test_a_killed_actor_is_restarted_and_the_run_completes(ray_instance, tmp_pat
   assert not thread.is_alive() and result["code"] == 0
   summary = json.loads((tmp_path / "summary.json").read_text())
   assert summary["actor_restarts"] >= 1  # The restarted actor answered the driver.
-  assert summary["actor_steps"] >= 2000 and summary["learner_steps"] > 0
+  assert summary["actor_steps"] >= 4000 and summary["learner_steps"] > 0
   assert not _run_nodes(tmp_path)
 
 
@@ -145,9 +147,11 @@ def test_a_killed_run_resumes_learner_step_counts_and_replay(ray_instance, tmp_p
     _wait_for(lambda: checkpoints.latest() and
               checkpoints.load_latest()["counts"].get("actor_steps", 0) >= 250 and
               int(checkpoints.load_latest()["learner_state"]["steps"]) > 0, "a checkpoint")
+    assert _run_nodes(tmp_path)
   finally:
     process.kill()
     out = process.communicate(timeout=TIMEOUT_S)[0]
+    print(out)
   _wait_for(lambda: not _run_nodes(tmp_path), "Ray to remove the killed run's nodes", 30)
   saved = checkpoints.load_latest()
   steps, learner_steps = int(saved["counts"]["actor_steps"]), int(saved["learner_state"]["steps"])

@@ -49,6 +49,10 @@ _POLL_S = 0.25
 _STATUS_TIMEOUT_S = 2.0
 
 
+class ActorFailedError(RuntimeError):
+  """An actor died more often than Ray may restart it."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RayConfig:
   """How the experiment is spread over Ray.
@@ -146,7 +150,8 @@ class _Driver:
     self._progress = local.Progress(config.max_actor_steps, config.log_every_s, label="launch")
     self._counts: Dict[str, float] = {}  # The run's counts, merged from all nodes.
     self._pending_polls: Dict[int, Any] = {}
-    self._actor_pids: Dict[int, set] = {i: set() for i in range(ray_config.num_actors)}
+    # Per actor, the process ids of its restarted lives that answered a poll.
+    self._restarted_pids: Dict[int, set] = {i: set() for i in range(ray_config.num_actors)}
     self._actor_steps: Dict[int, tuple] = {}  # actor -> (pid, steps, time) of its last poll.
     self._last_status: Optional[Dict[str, Any]] = None
 
@@ -238,7 +243,8 @@ class _Driver:
       except ray.exceptions.RayActorError:
         continue  # It died after answering nothing; its `run` reports whether it is gone for good.
       pid, steps, now = poll["pid"], poll["steps"], poll["time"]
-      self._actor_pids[i].add(pid)
+      if poll["restarted"]:
+        self._restarted_pids[i].add(pid)
       last = self._actor_steps.get(i)
       if last is not None and last[0] == pid and now > last[2]:
         rates[i] = (steps - last[1]) / (now - last[2])
@@ -254,7 +260,8 @@ class _Driver:
     return rates
 
   def actor_restarts(self) -> int:
-    return sum(max(len(pids) - 1, 0) for pids in self._actor_pids.values())
+    """Restarts seen so far (a life that died before answering a poll is not counted)."""
+    return sum(len(pids) for pids in self._restarted_pids.values())
 
   def _log_status(self, learner_stats: Dict[str, Any]) -> None:
     """Writes the learner's newest row and a `system` row; prints a progress line."""
@@ -329,7 +336,7 @@ class _Driver:
             ray.get(ref)
           except ray.exceptions.RayActorError as e:
             index = runs.index(ref)
-            raise RuntimeError(f"actor {index} died more than max_actor_restarts="
+            raise ActorFailedError(f"actor {index} died more than max_actor_restarts="
                                f"{self._ray_config.max_actor_restarts} times: {e}") from None
         learner_stats = self._refresh_counts()
         steps = int(self._counts.get("actor_steps", 0))
@@ -354,7 +361,7 @@ class _Driver:
           last_checkpoint = time.time()
     except KeyboardInterrupt:
       interrupted = True
-    except RuntimeError as e:  # An actor is gone for good: keep what was learned.
+    except ActorFailedError as e:  # Keep what was learned.
       failure = e
     finally:
       for sig, previous in previous_handlers.items():

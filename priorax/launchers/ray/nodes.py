@@ -18,6 +18,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
@@ -216,12 +217,15 @@ class ActorNode:
     self._counter = counter
     self._global = ray.get(counter.get_counts.remote())
     start_steps = int(self._global.get("actor_steps", 0))
+    with warnings.catch_warnings():  # Ray 2.60 warns about its own use of a deprecated name.
+      warnings.simplefilter("ignore", DeprecationWarning)
+      self._restarted = ray.get_runtime_context().was_current_actor_reconstructed
     _, actor_key, _ = split_keys(config.seed)
     key = jax.random.fold_in(jax.random.fold_in(actor_key, index), start_steps)
     networks = builder.make_networks(environment_spec)
+    self._adder = builder.make_adder(reverb.Client(replay_address))
     actor = builder.make_actor(builder.make_policy(networks, evaluation=False),
-                               RemoteVariableSource(learner), key,
-                               builder.make_adder(reverb.Client(replay_address)))
+                               RemoteVariableSource(learner), key, self._adder)
     self._local = counting.Counter()
     self._episodes = _Rows()
     self._loop = EnvironmentLoop(
@@ -232,7 +236,7 @@ class ActorNode:
   def run(self, max_actor_steps: int) -> None:
     """Runs episodes until the counter reaches `max_actor_steps` (or `stop`). Each episode is cut
     at this actor's share of the steps left, so the run ends within about one share of the
-    budget."""
+    budget; the adder then drops what is pending of the cut episode (written items stay)."""
     while not self._stop.is_set():
       remaining = max_actor_steps - int(self._global.get("actor_steps", 0))
       if remaining <= 0:
@@ -240,15 +244,17 @@ class ActorNode:
       before = self._local.get_counts()
       self._loop.run_episode(max_steps=math.ceil(remaining / self._num_actors))
       after = self._local.get_counts()
-      self._global = ray.get(self._counter.increment.remote(**{
-          name: after.get(name, 0) - before.get(name, 0)
-          for name in ("actor_steps", "actor_episodes")}))
+      increments = {name: after.get(name, 0) - before.get(name, 0)
+                    for name in ("actor_steps", "actor_episodes")}
+      if not increments["actor_episodes"]:  # Cut before its end.
+        self._adder.reset()
+      self._global = ray.get(self._counter.increment.remote(**increments))
 
   def poll(self) -> Dict[str, Any]:
-    """This life's step count and finished episodes since the last poll, with the process id (a
-    new one after a restart)."""
+    """This life's step count and finished episodes since the last poll, its process id, and
+    whether Ray restarted this actor to begin it."""
     return {"steps": int(self._local.get("actor_steps")), "episodes": self._episodes.take(),
-            "pid": os.getpid(), "time": time.time()}
+            "pid": os.getpid(), "restarted": self._restarted, "time": time.time()}
 
   def pid(self) -> int:
     return os.getpid()
