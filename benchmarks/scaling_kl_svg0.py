@@ -88,7 +88,8 @@ def _mean(values: List[float]) -> Optional[float]:
   return float(np.mean(values)) if values else None
 
 
-def measure_ray(config: local.ExperimentConfig, num_actors: int, learning: bool) -> Dict[str, float]:
+def measure_ray(config: local.ExperimentConfig, num_actors: int,
+                learning: bool) -> Dict[str, float]:
   summary = ray_launcher.run_experiment(config, ray_launcher.RayConfig(num_actors=num_actors))
   rows = _rows(os.path.join(config.run_dir, "logs", f"{ray_launcher.SYSTEM_LOG}.csv"))
   actor_columns = [f"actor_{i}_steps_per_s" for i in range(num_actors)]

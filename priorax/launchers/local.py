@@ -31,7 +31,6 @@ from priorax.loop import EnvironmentLoop
 from priorax.utils import checkpointing
 from priorax.utils import counting
 from priorax.utils import loggers
-from priorax.utils import plotting
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
@@ -227,6 +226,9 @@ def checkpoint_replay(client: reverb.Client, replay_dir: str) -> None:
 def record_evaluation(config: ExperimentConfig, logger: loggers.Logger, returns: List[float],
                       counts: Dict[str, float]) -> Dict[str, Any]:
   """Logs one evaluation (mean and std of `returns`) and redraws the run's learning curve."""
+  # Imported here: matplotlib takes a quarter of this module's import time, and the Ray
+  # launcher's nodes import this module but never plot.
+  from priorax.utils import plotting  # pylint: disable=g-import-not-at-top
   row = {"actor_steps": counts.get("actor_steps", 0),
          "learner_steps": counts.get("learner_steps", 0),
          "episode_return": float(np.mean(returns)), "episode_return_std": float(np.std(returns)),

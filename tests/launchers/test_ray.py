@@ -195,3 +195,13 @@ def test_ctrl_c_writes_a_final_checkpoint_and_leaves_no_process(tmp_path):
   saved = checkpointing.Checkpointer(str(tmp_path / "checkpoints")).load_latest()
   assert int(saved["learner_state"]["steps"]) > 0
   _wait_for(lambda: not _session_processes(process.pid), "Ray's processes to exit", 30)
+
+
+@pytest.mark.parametrize("flag,value", [("--num-actors", "0"), ("--learner-gpus", "-1"),
+                                        ("--actor-cpus", "0")])
+def test_launch_rejects_bad_resources_in_one_line(tmp_path, capsys, flag, value):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["launch", "--run-dir", str(tmp_path), flag, value])
+  assert exit_info.value.code == cli.EXIT_BAD_INPUT
+  error = capsys.readouterr().err
+  assert len(error.strip().splitlines()) == 1 and value in error

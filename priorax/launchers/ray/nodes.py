@@ -27,6 +27,7 @@ import ray
 import reverb
 
 from priorax import core
+from priorax import replay
 from priorax import specs
 from priorax.launchers import local
 from priorax.loop import EnvironmentLoop
@@ -95,7 +96,6 @@ class ReplayNode:
   """Serves the agent's Reverb tables; checkpoints them into `replay_dir` and restores from it."""
 
   def __init__(self, builder: Any, environment_spec: specs.EnvironmentSpec, replay_dir: str):
-    from priorax import replay  # Imported here: the driver needs no Reverb server of its own.
     self._replay_dir = replay_dir
     self._server = replay.make_server(builder.make_replay_tables(environment_spec),
                                       checkpoint_dir=replay_dir)
@@ -121,17 +121,13 @@ class ReplayNode:
     local.checkpoint_replay(self._client, self._replay_dir)
     return before, self.info()["size"]
 
-  def stop(self) -> None:
-    self._server.stop()
-
-
 class LearnerNode:
   """Steps the agent's learner in a thread; serves its variables and state meanwhile."""
 
   def __init__(self, config: local.ExperimentConfig, environment_spec: specs.EnvironmentSpec,
-               replay: Any):
+               replay_node: Any):
     builder = config.builder
-    replay_address = ray.get(replay.address.remote())
+    replay_address = ray.get(replay_node.address.remote())
     networks = builder.make_networks(environment_spec)
     prior = builder.make_prior(environment_spec)
     learner_key, _, _ = split_keys(config.seed)
@@ -194,10 +190,11 @@ def _describe_error(error: BaseException) -> Dict[str, Any]:
   return {"message": f"{type(error).__name__}: {error}"}
 
 
-def _actor_seed(seed: int, index: int, start_steps: int) -> int:
-  """A distinct environment seed per actor and per (re)start: a restarted actor does not replay
-  the episodes of its previous life."""
-  return int(np.random.SeedSequence([seed, index, start_steps]).generate_state(1)[0])
+def _actor_seed(seed: int, index: int, start_steps: int, restart_id: int) -> int:
+  """A distinct seed per actor and per life: the run's start (`start_steps` = 0 on a fresh run,
+  the restored count on a resumed one) and, after a restart by Ray, the new process's id (the
+  counter may not have moved since the last life began)."""
+  return int(np.random.SeedSequence([seed, index, start_steps, restart_id]).generate_state(1)[0])
 
 
 class ActorNode:
@@ -209,9 +206,9 @@ class ActorNode:
   """
 
   def __init__(self, config: local.ExperimentConfig, environment_spec: specs.EnvironmentSpec,
-               index: int, num_actors: int, replay: Any, learner: Any, counter: Any):
+               index: int, num_actors: int, replay_node: Any, learner: Any, counter: Any):
     builder = config.builder
-    replay_address = ray.get(replay.address.remote())
+    replay_address = ray.get(replay_node.address.remote())
     self._index = index
     self._num_actors = num_actors
     self._counter = counter
@@ -220,8 +217,10 @@ class ActorNode:
     with warnings.catch_warnings():  # Ray 2.60 warns about its own use of a deprecated name.
       warnings.simplefilter("ignore", DeprecationWarning)
       self._restarted = ray.get_runtime_context().was_current_actor_reconstructed
+    life_seed = _actor_seed(config.seed, index, start_steps,
+                            os.getpid() if self._restarted else 0)
     _, actor_key, _ = split_keys(config.seed)
-    key = jax.random.fold_in(jax.random.fold_in(actor_key, index), start_steps)
+    key = jax.random.fold_in(actor_key, life_seed)
     networks = builder.make_networks(environment_spec)
     self._adder = builder.make_adder(reverb.Client(replay_address))
     actor = builder.make_actor(builder.make_policy(networks, evaluation=False),
@@ -229,7 +228,7 @@ class ActorNode:
     self._local = counting.Counter()
     self._episodes = _Rows()
     self._loop = EnvironmentLoop(
-        config.environment_factory(_actor_seed(config.seed, index, start_steps)), actor,
+        config.environment_factory(life_seed), actor,
         counter=self._local, logger=self._episodes, label="actor")
     self._stop = threading.Event()
 
