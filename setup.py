@@ -24,6 +24,7 @@ setuptools.setup(
         "mujoco",
         "numpy",
         "optax",
+        "ray",
         "rlax",
         "scikit-learn",
         "tensorflow-cpu",

@@ -2,6 +2,7 @@
 
     priorax train --agent kl_svg0 --env dmc:cartpole-swingup --steps 100000 --run-dir runs/x
     priorax train --env family:reacher_targets-holdout --prior-from runs/family --run-dir runs/t
+    priorax launch --agent kl_svg0 --env dmc:walker-walk --num-actors 4 --run-dir runs/y
     priorax evaluate --run-dir runs/x --episodes 10 [--video policy.mp4]
     priorax distill --expert runs/x --method apc --rollouts 5 --run-dir runs/student
     priorax stream --learner independent,finetune_previous --stream tiny --run-dir runs/s
@@ -17,13 +18,16 @@ import dataclasses
 import json
 import os
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow only moves replay bytes: quiet it.
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+# `launch` actors pull the policy every this many steps unless `--set variable_update_period=K`:
+# each pull is a remote call the learner answers, so pulling every step would load it.
+LAUNCH_VARIABLE_UPDATE_PERIOD = 100
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -60,6 +64,41 @@ def _positive_float(text: str) -> float:
   return value
 
 
+def _non_negative_float(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+  if not value >= 0:
+    raise argparse.ArgumentTypeError(f"{value} is negative; expected a number >= 0")
+  return value
+
+
+def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
+  """The flags of an `ExperimentConfig`, shared by `train` and `launch`."""
+  parser.add_argument("--agent", default="kl_svg0", help="agent name (priorax list agents)")
+  parser.add_argument("--env", default="dmc:cartpole-swingup",
+                      help="environment name (priorax list envs)")
+  parser.add_argument("--steps", type=_positive_int, default=100_000,
+                      help="total environment steps of the run")
+  parser.add_argument("--seed", type=_non_negative_int, default=0)
+  parser.add_argument("--run-dir", required=True, help="directory for logs, checkpoints, plots")
+  parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                      help="override an agent config field, e.g. --set batch_size=512 (repeatable)")
+  parser.add_argument("--action-repeat", type=_positive_int, default=1)
+  parser.add_argument("--eval-every", type=_positive_int, default=10_000,
+                      help="environment steps between evaluations")
+  parser.add_argument("--eval-episodes", type=_positive_int, default=5)
+  parser.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
+  parser.add_argument("--log-every-s", type=_positive_float, default=5.0)
+  parser.add_argument("--video", action="store_true", help="record the final policy to policy.mp4")
+  parser.add_argument("--prior-from", metavar="RUN_DIR",
+                      help="transfer: initialise the learned prior from RUN_DIR's trained prior "
+                      "(sets prior_from; the prior's kind, keys and torso default to RUN_DIR's)")
+  parser.add_argument("--freeze-prior", action="store_true",
+                      help="with --prior-from: keep the transferred prior fixed (no update)")
+
+
 def make_parser() -> argparse.ArgumentParser:
   parser = _OneLineParser(prog="priorax", description=__doc__.split("\n")[0])
   commands = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
@@ -67,27 +106,7 @@ def make_parser() -> argparse.ArgumentParser:
   train = commands.add_parser("train", help="train an agent (resumes from --run-dir's checkpoint)",
                               description="Train an agent against an embedded Reverb server. "
                               "Re-running on a run directory with a checkpoint resumes it.")
-  train.add_argument("--agent", default="kl_svg0", help="agent name (priorax list agents)")
-  train.add_argument("--env", default="dmc:cartpole-swingup",
-                     help="environment name (priorax list envs)")
-  train.add_argument("--steps", type=_positive_int, default=100_000,
-                     help="total environment steps of the run")
-  train.add_argument("--seed", type=_non_negative_int, default=0)
-  train.add_argument("--run-dir", required=True, help="directory for logs, checkpoints, plots")
-  train.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
-                     help="override an agent config field, e.g. --set batch_size=512 (repeatable)")
-  train.add_argument("--action-repeat", type=_positive_int, default=1)
-  train.add_argument("--eval-every", type=_positive_int, default=10_000,
-                     help="environment steps between evaluations")
-  train.add_argument("--eval-episodes", type=_positive_int, default=5)
-  train.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
-  train.add_argument("--log-every-s", type=_positive_float, default=5.0)
-  train.add_argument("--video", action="store_true", help="record the final policy to policy.mp4")
-  train.add_argument("--prior-from", metavar="RUN_DIR",
-                     help="transfer: initialise the learned prior from RUN_DIR's trained prior "
-                     "(sets prior_from; the prior's kind, keys and torso default to RUN_DIR's)")
-  train.add_argument("--freeze-prior", action="store_true",
-                     help="with --prior-from: keep the transferred prior fixed (no update)")
+  _add_experiment_arguments(train)
 
   evaluate = commands.add_parser("evaluate", help="evaluate a run's latest checkpoint",
                                  description="Run the deterministic policy of a run's latest "
@@ -129,6 +148,21 @@ def make_parser() -> argparse.ArgumentParser:
   distill.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
   distill.add_argument("--log-every-s", type=_positive_float, default=5.0)
 
+  launch = commands.add_parser(
+      "launch", help="train on Ray: a Reverb server, a learner, N actors, an evaluator",
+      description="Train an agent with N actor processes on a local Ray instance (listening on "
+      "127.0.0.1 only) or on the Ray cluster at --ray-address. Re-running on a run directory with "
+      "a checkpoint resumes it (learner, counts and replay). Actors pull the policy every "
+      f"{LAUNCH_VARIABLE_UPDATE_PERIOD} steps unless --set variable_update_period=K.")
+  _add_experiment_arguments(launch)
+  launch.add_argument("--num-actors", type=_positive_int, default=2)
+  launch.add_argument("--ray-address", default=None,
+                      help="join this Ray cluster (e.g. auto or HEAD:6379) instead of starting one")
+  launch.add_argument("--learner-gpus", type=_non_negative_float, default=0.0,
+                      help="GPUs the learner requests")
+  launch.add_argument("--actor-cpus", type=_positive_float, default=1.0,
+                      help="CPUs each actor reserves")
+
   stream = commands.add_parser("stream", add_help=False,
                                help="run supervised-stream learners over a task stream "
                                "(priorax stream --help)")
@@ -139,7 +173,9 @@ def make_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def _train(args) -> int:
+def _experiment_config(args, default_overrides: Optional[Dict[str, str]] = None):
+  """The `ExperimentConfig` of `train`/`launch` flags; `default_overrides` apply unless `--set`
+  names the same field or a resumed run's saved agent config is reused."""
   from priorax import envs
   from priorax.agents import registry
   from priorax.launchers import local
@@ -159,9 +195,11 @@ def _train(args) -> int:
     # Resuming without flags: reuse the agent config saved in the run directory.
     with open(config_path) as f:
       base = json.load(f).get("agent_config")
+  else:
+    assignments = {**(default_overrides or {}), **assignments}
   agent_config = overrides.apply_overrides(entry.config_class, assignments, base)
   action_repeat = args.action_repeat
-  config = local.ExperimentConfig(
+  return local.ExperimentConfig(
       agent=args.agent,
       builder=entry.builder_class(agent_config),
       environment_name=args.env,
@@ -176,7 +214,11 @@ def _train(args) -> int:
       log_every_s=args.log_every_s,
       video=args.video,
       run_description={"action_repeat": action_repeat})
-  summary = local.run_experiment(config)
+
+
+def _train(args) -> int:
+  from priorax.launchers import local
+  summary = local.run_experiment(_experiment_config(args))
   print(f"final evaluation return: {summary['final_eval_return']:.1f} "
         f"(mean of {summary['eval_episodes']} episodes, {summary['actor_steps']:,} steps)")
   return 0
@@ -260,6 +302,22 @@ def _transferred_prior_settings(run_dir: str, config_class) -> dict:
   return settings
 
 
+def _launch(args) -> int:
+  if args.ray_address is None:
+    # A local Ray instance listens on 127.0.0.1 only if this is set before Ray is imported.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+  from priorax.launchers import ray as ray_launcher
+  ray_config = ray_launcher.RayConfig(num_actors=args.num_actors, address=args.ray_address,
+                                      learner_gpus=args.learner_gpus, actor_cpus=args.actor_cpus)
+  config = _experiment_config(
+      args, {"variable_update_period": str(LAUNCH_VARIABLE_UPDATE_PERIOD)})
+  summary = ray_launcher.run_experiment(config, ray_config)
+  print(f"final evaluation return: {summary['final_eval_return']:.1f} "
+        f"(mean of {summary['eval_episodes']} episodes, {summary['actor_steps']:,} steps, "
+        f"{summary['num_actors']} actors)")
+  return 0
+
+
 def _evaluate(args) -> int:
   from priorax.launchers import evaluation
   result = evaluation.evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed,
@@ -298,7 +356,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   bad_input = (overrides.ConfigError, agent_registry.UnknownAgentError,
                env_registry.UnknownEnvironmentError, checkpointing.CheckpointError,
                local.RunDirectoryError, rendering.RenderingUnavailableError)
-  command = {"train": _train, "evaluate": _evaluate, "distill": _distill,
+  command = {"train": _train, "launch": _launch, "evaluate": _evaluate, "distill": _distill,
              "list": _list}[args.command]
   try:
     return command(args)

@@ -229,8 +229,7 @@ def run_distillation(config: DistillConfig) -> Dict[str, Any]:
         "counts": counter.save(),
         "collect_key": np.asarray(collect_key),
     })
-    replay.checkpoint(client)
-    local.prune_replay_checkpoints(replay_dir)
+    local.checkpoint_replay(client, replay_dir)
     return path
 
   def evaluate():

@@ -31,7 +31,6 @@ from priorax.loop import EnvironmentLoop
 from priorax.utils import checkpointing
 from priorax.utils import counting
 from priorax.utils import loggers
-from priorax.utils import plotting
 
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
@@ -147,11 +146,13 @@ def restore_learner_state(learner, saved: Dict[str, Any], path: str) -> None:
   learner.restore(state)
 
 
-class _Progress:
-  """Prints one status line every `period_s` seconds."""
+class Progress:
+  """Prints one status line (`[label] steps | steps/s | learner updates | returns`) every
+  `period_s` seconds."""
 
-  def __init__(self, total_steps: int, period_s: float):
+  def __init__(self, total_steps: int, period_s: float, label: str = "train"):
     self._total = total_steps
+    self._label = label
     self._period_s = period_s
     self._last_time = time.time()
     self._last_steps = None
@@ -171,12 +172,12 @@ class _Progress:
     recent = self.recent_returns[-10:]
     returns = f" | return {np.mean(recent):.1f} (last {len(recent)})" if recent else ""
     evaluation = f" | eval {self.last_eval:.1f}" if self.last_eval is not None else ""
-    print(f"[train] {steps:,}/{self._total:,} steps{rate} | learner {updates:,} updates"
+    print(f"[{self._label}] {steps:,}/{self._total:,} steps{rate} | learner {updates:,} updates"
           f"{update_rate}{returns}{evaluation}", flush=True)
     self._last_time, self._last_steps, self._last_updates = now, steps, updates
 
 
-class _LearnerThread(threading.Thread):
+class LearnerThread(threading.Thread):
   """Steps the learner until stopped; records the exception that ended it, if any."""
 
   def __init__(self, learner, on_error: Callable[[], None]):
@@ -214,10 +215,49 @@ def install_interrupt_handlers() -> Dict[int, Any]:
   return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
-def prune_replay_checkpoints(replay_dir: str) -> None:
+def checkpoint_replay(client: reverb.Client, replay_dir: str) -> None:
+  """Checkpoints the Reverb server into `replay_dir` and deletes all but the newest checkpoint."""
+  replay.checkpoint(client)
   checkpoints = sorted(p for p in glob.glob(os.path.join(replay_dir, "*")) if os.path.isdir(p))
   for old in checkpoints[:-_REPLAY_CHECKPOINTS_KEPT]:
     shutil.rmtree(old, ignore_errors=True)
+
+
+def record_evaluation(config: ExperimentConfig, logger: loggers.Logger, returns: List[float],
+                      counts: Dict[str, float]) -> Dict[str, Any]:
+  """Logs one evaluation (mean and std of `returns`) and redraws the run's learning curve."""
+  # Imported here: matplotlib takes a quarter of this module's import time, and the Ray
+  # launcher's nodes import this module but never plot.
+  from priorax.utils import plotting  # pylint: disable=g-import-not-at-top
+  row = {"actor_steps": counts.get("actor_steps", 0),
+         "learner_steps": counts.get("learner_steps", 0),
+         "episode_return": float(np.mean(returns)), "episode_return_std": float(np.std(returns)),
+         "episodes": len(returns)}
+  logger.write(row)
+  plotting.plot_learning_curve(os.path.join(config.run_dir, "logs", "evaluator.csv"),
+                               os.path.join(config.run_dir, CURVE_FILE),
+                               f"{config.agent} on {config.environment_name}")
+  return row
+
+
+def make_summary(config: ExperimentConfig, counts: Dict[str, float],
+                 final: Dict[str, Any]) -> Dict[str, Any]:
+  """The fields of `summary.json` that every launcher writes."""
+  return {
+      "agent": config.agent,
+      "env": config.environment_name,
+      "seed": config.seed,
+      "actor_steps": int(counts.get("actor_steps", 0)),
+      "learner_steps": int(counts.get("learner_steps", 0)),
+      "final_eval_return": final["episode_return"],
+      "final_eval_return_std": final["episode_return_std"],
+      "eval_episodes": final["episodes"],
+  }
+
+
+def write_summary(config: ExperimentConfig, summary: Dict[str, Any]) -> None:
+  with open(os.path.join(config.run_dir, SUMMARY_FILE), "w") as f:
+    json.dump(summary, f, indent=2)
 
 
 def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
@@ -252,7 +292,8 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
   if saved is not None:
     restore_learner_state(learner, saved["learner_state"], checkpointer.latest())
     counter.restore(saved["counts"])
-    actor.key = saved["actor_key"]
+    if "actor_key" in saved:  # Ray runs save none: each of their actors derives its own.
+      actor.key = saved["actor_key"]
     print(f"[train] resumed from {checkpointer.latest()} at {int(counter.get('actor_steps')):,} "
           f"steps, replay holds {replay_size(client):,} items", flush=True)
 
@@ -262,7 +303,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
   eval_loop = EnvironmentLoop(eval_environment, eval_actor, counter=counter, label="evaluator",
                               should_update=False)
   eval_logger = logger_factory("evaluator")
-  progress = _Progress(config.max_actor_steps, config.log_every_s)
+  progress = Progress(config.max_actor_steps, config.log_every_s)
 
   def save_checkpoint():
     learner.check_finite()  # Never overwrite a good checkpoint with a diverged state.
@@ -272,24 +313,17 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
         "counts": counter.save(),
         "actor_key": np.asarray(actor.key),
     })
-    replay.checkpoint(client)
-    prune_replay_checkpoints(replay_dir)
+    checkpoint_replay(client, replay_dir)
     return path
 
   def evaluate():
     results = eval_loop.run(num_episodes=config.eval_episodes)
-    returns = [r["episode_return"] for r in results]
-    row = {"actor_steps": counter.get("actor_steps"), "learner_steps": counter.get("learner_steps"),
-           "episode_return": float(np.mean(returns)), "episode_return_std": float(np.std(returns)),
-           "episodes": len(returns)}
-    eval_logger.write(row)
-    plotting.plot_learning_curve(os.path.join(run_dir, "logs", "evaluator.csv"),
-                                 os.path.join(run_dir, CURVE_FILE),
-                                 f"{config.agent} on {config.environment_name}")
+    row = record_evaluation(config, eval_logger, [r["episode_return"] for r in results],
+                            counter.get_counts())
     progress.last_eval = row["episode_return"]
     return row
 
-  learner_thread = _LearnerThread(learner, on_error=server.stop)
+  learner_thread = LearnerThread(learner, on_error=server.stop)
   previous_handlers = install_interrupt_handlers()
   min_replay = builder.config.min_replay_size
   acting_time, acting_steps = 0.0, 0
@@ -354,24 +388,14 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
   final = evaluate()
   counts = counter.get_counts()
   progress.maybe_print(counts, force=True)
-  summary = {
-      "agent": config.agent,
-      "env": config.environment_name,
-      "seed": config.seed,
-      "actor_steps": int(counts.get("actor_steps", 0)),
-      "learner_steps": int(counts.get("learner_steps", 0)),
-      "final_eval_return": final["episode_return"],
-      "final_eval_return_std": final["episode_return_std"],
-      "eval_episodes": final["episodes"],
-      "train_env_steps_per_s": acting_steps / acting_time if acting_time > 0 else None,
-  }
+  summary = make_summary(config, counts, final)
+  summary["train_env_steps_per_s"] = acting_steps / acting_time if acting_time > 0 else None
   if config.video:
     from priorax.utils import video  # Rendering is optional: import only when asked.
     path = os.path.join(run_dir, "policy.mp4")
     video.record_video(eval_environment, lambda obs: eval_actor.select_action(obs), path)
     summary["video"] = path
-  with open(os.path.join(run_dir, SUMMARY_FILE), "w") as f:
-    json.dump(summary, f, indent=2)
+  write_summary(config, summary)
   return summary
 
 
