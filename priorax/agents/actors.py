@@ -1,7 +1,9 @@
 """A generic feed-forward actor (Acme's `GenericActor`) and the variable client it pulls from.
 
 The policy is a pure function `policy(params, key, observation) -> action` for one unbatched
-observation; the actor jits it on the CPU device, keeps its own RNG key and feeds an adder.
+observation, or `-> (action, extras)` for a policy that also reports something about its choice
+(e.g. the behaviour log-probability an off-policy correction needs); the actor jits it on the CPU
+device, keeps its own RNG key and feeds an adder, handing it the extras of each step.
 """
 
 from typing import Any, Callable, Optional
@@ -50,10 +52,14 @@ class VariableClient:
 
 
 class GenericActor(core.Actor):
-  """Acts with a jitted CPU policy; records transitions with `adder` when one is given."""
+  """Acts with a jitted CPU policy; records transitions with `adder` when one is given.
+
+  With `has_extras`, the policy returns `(action, extras)`: the extras of the last selected action
+  go to `adder.add(action, next_timestep, extras)` (Acme's `actor_core.get_extras`).
+  """
 
   def __init__(self, policy: Policy, variable_client: VariableClient, key: chex.PRNGKey,
-               adder: Optional[Any] = None):
+               adder: Optional[Any] = None, *, has_extras: bool = False):
     # Parameters and key live on the CPU, so the jitted policy runs there too. The key is split
     # inside the same jitted call: one dispatch per step instead of two.
     def policy_step(params, key, observation):
@@ -64,10 +70,14 @@ class GenericActor(core.Actor):
     self._client = variable_client
     self._key = jax.device_put(key, jax.devices("cpu")[0])
     self._adder = adder
+    self._has_extras = has_extras
+    self._extras: types.NestedArray = ()  # Of the last selected action.
 
   def select_action(self, observation: types.Observation) -> np.ndarray:
-    action, self._key = self._policy_step(self._client.params, self._key, observation)
-    return np.asarray(action)
+    output, self._key = self._policy_step(self._client.params, self._key, observation)
+    if self._has_extras:
+      output, self._extras = output
+    return np.asarray(output)
 
   def observe_first(self, timestep: dm_env.TimeStep) -> None:
     if self._adder is not None:
@@ -75,7 +85,7 @@ class GenericActor(core.Actor):
 
   def observe(self, action, next_timestep: dm_env.TimeStep) -> None:
     if self._adder is not None:
-      self._adder.add(action, next_timestep)
+      self._adder.add(action, next_timestep, self._extras)
 
   def update(self, wait: bool = False) -> None:
     self._client.update(wait)
