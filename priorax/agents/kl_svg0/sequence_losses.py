@@ -216,12 +216,15 @@ def sequence_policy_loss(policy_params, target_critic_params, target_prior_param
 
   over states with mask = 1 (padding excluded). As in Acme's `svg0_prior`, the action is scored by
   the *target* critic and the KL is taken to the *target* prior; the KL estimator is the prior's at
-  the first sample. Only θ is differentiated by the caller.
+  the first sample. Q' and π0' are stop-gradients: only θ receives a gradient.
 
   Returns:
     (loss, SequencePolicyStats); `kl_mean` is the masked batch mean that drives α.
   """
   chex.assert_rank([steps.mask, alpha], [2, 0])
+  # Target networks never receive gradients (the KL is towards a fixed π0', METHODS §1).
+  target_critic_params, target_prior_params = jax.lax.stop_gradient(
+      (target_critic_params, target_prior_params))
   observation = _flatten(steps.observation)
   sample = sample_actions(policy_params, observation, key, num_action_samples, networks)
   q = expected_q(target_critic_params, observation, sample.u, networks)
