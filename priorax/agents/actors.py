@@ -16,7 +16,8 @@ import numpy as np
 from priorax import core
 from priorax import types
 
-Policy = Callable[[Any, chex.PRNGKey, types.Observation], chex.Array]
+# -> action, or (action, extras) for an actor made with `has_extras=True`.
+Policy = Callable[[Any, chex.PRNGKey, types.Observation], Any]
 
 
 class VariableClient:
