@@ -75,8 +75,9 @@ class KLSVG0Builder:
   def make_replay_tables(self, environment_spec: specs.EnvironmentSpec) -> List[reverb.Table]:
     c = self._config
     if self._retrace:
-      signature = replay.SequenceAdder.signature(environment_spec, c.sequence_length + 1,
-                                                 extras_spec=behaviour_extras_spec(environment_spec))
+      signature = replay.SequenceAdder.signature(
+          environment_spec, c.sequence_length + 1,
+          extras_spec=behaviour_extras_spec(environment_spec))
     else:
       signature = replay.NStepTransitionAdder.signature(environment_spec)
     return [replay.make_uniform_table(

@@ -81,7 +81,8 @@ class KLSVG0Config:
 
   def __post_init__(self):
     if self.learner not in LEARNER_KINDS:
-      raise ValueError(f"learner={self.learner!r} is unknown; expected one of {list(LEARNER_KINDS)}")
+      raise ValueError(f"learner={self.learner!r} is unknown; expected one of "
+                       f"{list(LEARNER_KINDS)}")
     if self.prior not in PRIOR_KINDS:
       raise ValueError(f"prior={self.prior!r} is unknown; expected one of {list(PRIOR_KINDS)}")
     if self.prior == "fixed" and not self.prior_run_dir:
