@@ -2,8 +2,10 @@
 stores its core state (R2D2), and the variable client they pull from.
 
 A feed-forward policy is a pure function `policy(params, key, observation) -> action` for one
-unbatched observation; a recurrent one is `policy(params, key, core_input, state) -> (action,
-next_state)`. The actor jits it on the CPU device, keeps its own RNG key and feeds an adder.
+unbatched observation, or `-> (action, extras)` for a policy that also reports something about
+its choice (e.g. the behaviour log-probability an off-policy correction needs); a recurrent one
+is `policy(params, key, core_input, state) -> (action, next_state)`. The actor jits it on the CPU
+device, keeps its own RNG key and feeds an adder, handing it the extras of each step.
 """
 
 from typing import Any, Callable, Optional
@@ -18,7 +20,8 @@ from priorax import specs
 from priorax import types
 from priorax.networks import recurrent
 
-Policy = Callable[[Any, chex.PRNGKey, types.Observation], chex.Array]
+# -> action, or (action, extras) for an actor made with `has_extras=True`.
+Policy = Callable[[Any, chex.PRNGKey, types.Observation], Any]
 RecurrentPolicy = Callable[[Any, chex.PRNGKey, recurrent.CoreInput, Any], tuple[chex.Array, Any]]
 
 
@@ -55,10 +58,14 @@ class VariableClient:
 
 
 class GenericActor(core.Actor):
-  """Acts with a jitted CPU policy; records transitions with `adder` when one is given."""
+  """Acts with a jitted CPU policy; records transitions with `adder` when one is given.
+
+  With `has_extras`, the policy returns `(action, extras)`: the extras of the last selected action
+  go to `adder.add(action, next_timestep, extras)` (Acme's `actor_core.get_extras`).
+  """
 
   def __init__(self, policy: Policy, variable_client: VariableClient, key: chex.PRNGKey,
-               adder: Optional[Any] = None):
+               adder: Optional[Any] = None, *, has_extras: bool = False):
     # Parameters and key live on the CPU, so the jitted policy runs there too. The key is split
     # inside the same jitted call: one dispatch per step instead of two.
     def policy_step(params, key, observation):
@@ -69,10 +76,14 @@ class GenericActor(core.Actor):
     self._client = variable_client
     self._key = jax.device_put(key, jax.devices("cpu")[0])
     self._adder = adder
+    self._has_extras = has_extras
+    self._extras: types.NestedArray = ()  # Of the last selected action.
 
   def select_action(self, observation: types.Observation) -> np.ndarray:
-    action, self._key = self._policy_step(self._client.params, self._key, observation)
-    return np.asarray(action)
+    output, self._key = self._policy_step(self._client.params, self._key, observation)
+    if self._has_extras:
+      output, self._extras = output
+    return np.asarray(output)
 
   def observe_first(self, timestep: dm_env.TimeStep) -> None:
     if self._adder is not None:
@@ -80,7 +91,7 @@ class GenericActor(core.Actor):
 
   def observe(self, action, next_timestep: dm_env.TimeStep) -> None:
     if self._adder is not None:
-      self._adder.add(action, next_timestep)
+      self._adder.add(action, next_timestep, self._extras)
 
   def update(self, wait: bool = False) -> None:
     self._client.update(wait)

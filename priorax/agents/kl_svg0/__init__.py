@@ -6,3 +6,5 @@ from priorax.agents.kl_svg0.learning import KLSVG0Learner
 from priorax.agents.kl_svg0.learning import TrainingState
 from priorax.agents.kl_svg0.networks import KLSVG0Networks
 from priorax.agents.kl_svg0.networks import make_networks
+from priorax.agents.kl_svg0.sequence_learning import KLSVG0RetraceLearner
+from priorax.agents.kl_svg0.sequence_learning import RetraceTrainingState

@@ -1,7 +1,7 @@
 """Wires `kl_svg0`'s pieces: replay table, adder, dataset, prior, learner, policies, actor."""
 
 import dataclasses
-from typing import Iterator, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence, Union
 
 import jax
 import numpy as np
@@ -20,6 +20,8 @@ from priorax.agents.kl_svg0 import config as config_lib
 from priorax.agents.kl_svg0 import hierarchical
 from priorax.agents.kl_svg0 import learning
 from priorax.agents.kl_svg0 import networks as networks_lib
+from priorax.agents.kl_svg0 import sequence_learning
+from priorax.agents.kl_svg0 import sequence_losses
 from priorax.stream import soft_reset
 from priorax.utils import checkpointing
 from priorax.utils import counting
@@ -95,19 +97,35 @@ class KLSVG0Builder:
       target_entropy = -float(action_size)
     return action_size * float(np.log(2.0)) - target_entropy
 
+  @property
+  def _retrace(self) -> bool:
+    return self._config.learner == "retrace"
+
   def make_replay_tables(self, environment_spec: specs.EnvironmentSpec) -> List[reverb.Table]:
+    c = self._config
+    if self._retrace:
+      signature = replay.SequenceAdder.signature(
+          environment_spec, c.sequence_length + 1,
+          extras_spec=behaviour_extras_spec(environment_spec))
+    else:
+      signature = replay.NStepTransitionAdder.signature(environment_spec)
     return [replay.make_uniform_table(
         REPLAY_TABLE,
-        max_size=self._config.max_replay_size,
-        min_size_to_sample=self._config.min_replay_size,
-        samples_per_insert=self._config.samples_per_insert,
-        signature=replay.NStepTransitionAdder.signature(environment_spec))]
+        max_size=max(1, c.max_replay_size // c.steps_per_item),
+        min_size_to_sample=max(1, c.min_replay_size // c.steps_per_item),
+        samples_per_insert=c.samples_per_insert,
+        signature=signature)]
 
-  def make_adder(self, client: reverb.Client) -> replay.NStepTransitionAdder:
+  def make_adder(self, client: reverb.Client
+                 ) -> Union[replay.NStepTransitionAdder, replay.SequenceAdder]:
+    if self._retrace:
+      return replay.SequenceAdder(client, REPLAY_TABLE,
+                                  sequence_length=self._config.sequence_length + 1,
+                                  period=self._config.sequence_period)
     return replay.NStepTransitionAdder(client, REPLAY_TABLE, n_step=self._config.n_step,
                                        discount=self._config.discount)
 
-  def make_dataset_iterator(self, server_address: str) -> Iterator[types.Transition]:
+  def make_dataset_iterator(self, server_address: str) -> Iterator[Any]:
     return replay.make_dataset_iterator(server_address, REPLAY_TABLE, self._config.batch_size,
                                         device=jax.devices()[0])
 
@@ -125,6 +143,21 @@ class KLSVG0Builder:
         raise checkpointing.CheckpointError(f"prior_from={c.prior_from!r}: {e}") from None
       if c.freeze_low_level:
         policy_optimizer = hierarchical.freeze_low_level(policy_optimizer)
+    if self._retrace:
+      return sequence_learning.KLSVG0RetraceLearner(
+          networks, prior, iterator, key,
+          policy_optimizer=policy_optimizer,
+          critic_optimizer=optax.adam(c.critic_learning_rate),
+          alpha_optimizer=optax.adam(c.alpha_learning_rate),
+          init_alpha=c.init_alpha, tune_alpha=c.tune_alpha,
+          target_kl=self.target_kl(environment_spec),
+          options=sequence_learning.RetraceOptions(
+              discount=c.discount, lambda_=c.retrace_lambda,
+              num_action_samples=c.num_action_samples, entropy_cost=c.entropy_cost,
+              target_update_period=c.target_update_period),
+          critic_soft_reset=soft_reset.SoftResetConfig() if c.critic_soft_reset else None,
+          prior_optimizer=optax.adam(c.prior_learning_rate),
+          counter=counter, logger=logger)
     return learning.KLSVG0Learner(
         networks, prior, iterator, key,
         policy_optimizer=policy_optimizer,
@@ -138,14 +171,22 @@ class KLSVG0Builder:
         counter=counter, logger=logger)
 
   def make_policy(self, networks: networks_lib.KLSVG0Networks, evaluation: bool):
+    """The Retrace learner's policies also return the behaviour extras the adder stores."""
     if self._config.prior == "hierarchical":
       return hierarchical.make_policy(networks, evaluation)
-    return acting.make_policy(networks, evaluation)
+    return acting.make_policy(networks, evaluation, with_extras=self._retrace)
 
   def make_actor(self, policy, variable_source, key, adder=None) -> actors.GenericActor:
     client = actors.VariableClient(variable_source, "policy",
                                    update_period=self._config.variable_update_period)
-    return actors.GenericActor(policy, client, key, adder)
+    return actors.GenericActor(policy, client, key, adder, has_extras=self._retrace)
+
+
+def behaviour_extras_spec(environment_spec: specs.EnvironmentSpec):
+  """Specs of the extras `acting.make_policy(..., with_extras=True)` returns per step."""
+  action_shape = environment_spec.actions.shape
+  return {sequence_losses.EXTRAS_LOG_PROB: jax.ShapeDtypeStruct((), np.float32),
+          sequence_losses.EXTRAS_PRE_TANH_ACTION: jax.ShapeDtypeStruct(action_shape, np.float32)}
 
 
 def load_policy_prior(run_dir: str, action_size: int) -> priors.Prior:

@@ -4,6 +4,7 @@ import dataclasses
 from typing import Optional, Tuple
 
 PRIOR_KINDS = ("uniform", "fixed", "learned", "hierarchical")
+LEARNER_KINDS = ("transition", "retrace")
 
 
 @dataclasses.dataclass
@@ -15,7 +16,21 @@ class KLSVG0Config:
 
   # Loss.
   discount: float = 0.99
-  n_step: int = 1
+  # The learner (METHODS §1). "transition": n-step transitions, twin critics with Polyak targets
+  # (SAC-like, fast). "retrace": SVG(0) + Retrace on replayed sequences with hard-copied target
+  # networks (the KL-regularised papers' and Acme's `svg0_prior` learner, `sequence_learning`).
+  learner: str = "transition"
+  n_step: int = 1  # Transition learner only.
+  # Retrace learner only: transitions per replayed sequence (each stores sequence_length + 1
+  # steps), steps between the starts of consecutive sequences (= sequence_length: every
+  # transition is in exactly one sequence), K action samples for V(x) and the policy loss,
+  # updates between hard copies of the target networks, Retrace's λ, and the entropy bonus β_H.
+  sequence_length: int = 10
+  sequence_period: int = 10
+  num_action_samples: int = 10
+  target_update_period: int = 100
+  retrace_lambda: float = 1.0
+  entropy_cost: float = 0.0
   # Regulariser α·KL(π(.|s) ‖ π0(.|s)). `prior`: "uniform" (π0 uniform on [-1, 1]^d, so the KL is
   # −entropy + const: SAC), "fixed" (a policy loaded from `prior_run_dir`'s latest checkpoint) or
   # "learned" (π0(a|x_D) distilled from the policy in the same update, seeing only the keys
@@ -68,21 +83,27 @@ class KLSVG0Config:
   policy_learning_rate: float = 3e-4
   critic_learning_rate: float = 3e-4
   alpha_learning_rate: float = 3e-4
-  target_update_rate: float = 0.005  # Polyak τ of the target critics.
+  target_update_rate: float = 0.005  # Polyak τ of the target critics (transition learner).
   # Wrap the critic's optimiser in the soft parameter reset (priorax.stream.soft_reset): an OU
   # drift towards the initialisation, estimated online, for non-stationary targets.
   critic_soft_reset: bool = False
 
-  # Replay and the acting/learning ratio.
+  # Replay and the acting/learning ratio. Sizes count environment steps; the Retrace learner's
+  # table holds sequences, one per `sequence_period` steps, so its limits are these divided by it.
   min_replay_size: int = 1000
   max_replay_size: int = 1_000_000
   # Gradient updates per environment step; with the batch size this sets Reverb's
-  # samples-per-insert ratio: batch_size * updates_per_step.
+  # samples-per-insert ratio (`samples_per_insert`). A Retrace batch holds batch_size sequences
+  # of sequence_length transitions: updates_per_step ≈ 1 / sequence_length replays each
+  # transition as often as the transition learner does at 1.
   updates_per_step: float = 1.0
   # The actor pulls fresh policy parameters every this many environment steps.
   variable_update_period: int = 1
 
   def __post_init__(self):
+    if self.learner not in LEARNER_KINDS:
+      raise ValueError(f"learner={self.learner!r} is unknown; expected one of "
+                       f"{list(LEARNER_KINDS)}")
     if self.prior not in PRIOR_KINDS:
       raise ValueError(f"prior={self.prior!r} is unknown; expected one of {list(PRIOR_KINDS)}")
     if self.prior == "fixed" and not self.prior_run_dir:
@@ -107,9 +128,25 @@ class KLSVG0Config:
     if not 0.0 <= self.discount <= 1.0:
       raise ValueError(f"discount={self.discount} must lie in [0, 1]")
     for name in ("n_step", "batch_size", "min_replay_size", "max_replay_size",
-                 "variable_update_period"):
+                 "variable_update_period", "sequence_length", "sequence_period",
+                 "num_action_samples", "target_update_period"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+    if self.learner == "retrace" and self.prior == "hierarchical":
+      raise ValueError("prior='hierarchical' runs on learner='transition' only: the Retrace "
+                       "learner's importance weights need the policy's action density, which the "
+                       "latent hierarchy has only as an integral over z")
+    if self.learner == "retrace" and self.n_step != 1:
+      raise ValueError(f"n_step={self.n_step} is for learner='transition'; learner='retrace' "
+                       f"bootstraps over whole sequences (set sequence_length instead)")
+    if self.sequence_period > self.sequence_length:
+      raise ValueError(f"sequence_period={self.sequence_period} exceeds sequence_length="
+                       f"{self.sequence_length}: transitions between sequences would never be "
+                       f"replayed")
+    if not 0.0 <= self.retrace_lambda <= 1.0:
+      raise ValueError(f"retrace_lambda={self.retrace_lambda} must lie in [0, 1]")
+    if self.entropy_cost < 0.0:
+      raise ValueError(f"entropy_cost={self.entropy_cost} must be >= 0")
     if self.min_replay_size > self.max_replay_size:
       raise ValueError(f"min_replay_size={self.min_replay_size} exceeds "
                        f"max_replay_size={self.max_replay_size}")
@@ -148,5 +185,11 @@ class KLSVG0Config:
                        "kl_svg0 run>: only a transferred low level can be frozen")
 
   @property
+  def steps_per_item(self) -> int:
+    """New environment steps per replay item: 1 (a transition) or sequence_period (a sequence)."""
+    return self.sequence_period if self.learner == "retrace" else 1
+
+  @property
   def samples_per_insert(self) -> float:
-    return self.batch_size * self.updates_per_step
+    """Reverb's ratio: items sampled per item inserted, for updates_per_step updates per step."""
+    return self.batch_size * self.updates_per_step * self.steps_per_item
