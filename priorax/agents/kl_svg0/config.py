@@ -25,6 +25,10 @@ class KLSVG0Config:
   # steps), steps between the starts of consecutive sequences (= sequence_length: every
   # transition is in exactly one sequence), K action samples for V(x) and the policy loss,
   # updates between hard copies of the target networks, Retrace's λ, and the entropy bonus β_H.
+  # Acme's `svg0_prior` values, except β_H = 0 (Acme: 1e-3): α·KL to the uniform prior already is
+  # an entropy bonus. The fields both learners share keep the transition learner's defaults; Acme's
+  # are `policy_hidden_sizes=200,100 critic_hidden_sizes=400,300 layer_norm=true min_scale=0.1
+  # policy_learning_rate=1e-4 critic_learning_rate=1e-4 tune_alpha=false init_alpha=1e-3`.
   sequence_length: int = 10
   sequence_period: int = 10
   num_action_samples: int = 10
