@@ -2,6 +2,7 @@
 the policy's blindness to `task`, and a finite update for every variant."""
 
 from dm_env import specs as dm_specs
+import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,7 +64,7 @@ def _steps(spec, lstm_size, seed=0):
       discount=np.ones((BATCH, n), np.float32), start_of_episode=starts,
       mask=np.ones((BATCH, n), np.float32),
       extras=recurrent.RecurrentExtras(
-          core_state=recurrent.hk.LSTMState(hidden=state, cell=state),
+          core_state=hk.LSTMState(hidden=state, cell=state),
           prev_action=np.zeros((BATCH, n, 2), np.float32),
           prev_reward=np.zeros((BATCH, n), np.float32),
           policy_extras={sequence_losses.EXTRAS_LOG_PROB: random.normal(size=(BATCH, n)).astype(
