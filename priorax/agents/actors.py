@@ -118,17 +118,20 @@ class RecurrentActor(core.Actor):
 
   def __init__(self, policy: RecurrentPolicy, initial_state: Any,
                environment_spec: specs.EnvironmentSpec, variable_client: VariableClient,
-               key: chex.PRNGKey, adder: Optional[Any] = None):
+               key: chex.PRNGKey, adder: Optional[Any] = None, *, has_extras: bool = False):
     """Makes the actor.
 
     Args:
-      policy: `policy(params, key, core_input, state) -> (action, next_state)`, unbatched.
+      policy: `policy(params, key, core_input, state) -> (action, next_state)`, unbatched; with
+        `has_extras`, `-> ((action, extras), next_state)`, the extras being stored as the step's
+        `RecurrentExtras.policy_extras`.
       initial_state: the unbatched state of an episode's first step (e.g.
         `network.initial_state(None)`).
       environment_spec: gives the shapes of the zero a_{−1}, r_{−1}.
       variable_client: where the policy's parameters come from.
       key: the actor's RNG key.
       adder: records steps with their `RecurrentExtras`; None records nothing.
+      has_extras: whether the policy also returns extras (above).
     """
 
     def policy_step(params, key, inputs, state):
@@ -142,6 +145,7 @@ class RecurrentActor(core.Actor):
     self._key = jax.device_put(key, self._cpu)
     self._adder = adder
     self._initial_state = jax.device_put(initial_state, self._cpu)
+    self._has_extras = has_extras
     zeros = recurrent.zero_core_input(environment_spec)
     self._zero_action, self._zero_reward = zeros.prev_action, zeros.prev_reward
     self._state = self._initial_state
@@ -153,7 +157,11 @@ class RecurrentActor(core.Actor):
     inputs = recurrent.CoreInput(observation, self._prev_action, self._prev_reward)
     action, next_state, self._key = self._policy_step(
         self._client.params, self._key, inputs, self._state)
-    extras = recurrent.RecurrentExtras(self._state, self._prev_action, self._prev_reward)
+    policy_extras = ()
+    if self._has_extras:
+      action, policy_extras = action
+    extras = recurrent.RecurrentExtras(self._state, self._prev_action, self._prev_reward,
+                                       policy_extras)
     self._pending = (extras, next_state)
     return np.asarray(action)
 

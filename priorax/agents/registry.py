@@ -11,7 +11,10 @@ class AgentEntry(NamedTuple):
 def _agents() -> Dict[str, AgentEntry]:
   # Imported here so that listing agents for an error message stays cheap and cycle-free.
   from priorax.agents import kl_svg0
-  return {"kl_svg0": AgentEntry(kl_svg0.KLSVG0Config, kl_svg0.KLSVG0Builder)}
+  from priorax.agents import task_inference
+  return {"kl_svg0": AgentEntry(kl_svg0.KLSVG0Config, kl_svg0.KLSVG0Builder),
+          "task_inference": AgentEntry(task_inference.TaskInferenceConfig,
+                                       task_inference.TaskInferenceBuilder)}
 
 
 class UnknownAgentError(ValueError):

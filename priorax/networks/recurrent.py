@@ -48,11 +48,14 @@ class CoreInput(NamedTuple):
 
 class RecurrentExtras(NamedTuple):
   """What the recurrent actor stores with step t (`Step.extras`): the core state it entered step t
-  with, h_t (zeros at an episode's first step), and a_{t−1}, r_{t−1}."""
+  with, h_t (zeros at an episode's first step), a_{t−1}, r_{t−1}, and what a policy made with
+  extras reported about its choice (e.g. the behaviour density an off-policy learner needs; ()
+  for a policy without extras)."""
 
   core_state: hk.LSTMState
   prev_action: np.ndarray
   prev_reward: np.ndarray
+  policy_extras: Any = ()
 
 
 class ObservationActionRewardLSTM(hk.RNNCore):
@@ -271,11 +274,13 @@ def unroll_with_burn_in(
   return outputs, state
 
 
-def recurrent_extras_spec(environment_spec: specs.EnvironmentSpec,
-                          lstm_size: int) -> RecurrentExtras:
-  """Specs of the `RecurrentExtras` of one step (for `SequenceAdder.signature`'s extras_spec)."""
+def recurrent_extras_spec(environment_spec: specs.EnvironmentSpec, lstm_size: int,
+                          policy_extras_spec: Any = ()) -> RecurrentExtras:
+  """Specs of the `RecurrentExtras` of one step (for `SequenceAdder.signature`'s extras_spec);
+  `policy_extras_spec` is the spec of the policy's own extras, if it has any."""
   state = dm_specs.Array((lstm_size,), np.float32)
   return RecurrentExtras(
       core_state=hk.LSTMState(hidden=state, cell=state),
       prev_action=environment_spec.actions,
-      prev_reward=environment_spec.rewards)
+      prev_reward=environment_spec.rewards,
+      policy_extras=policy_extras_spec)

@@ -1,0 +1,212 @@
+"""`task_inference` learner pieces: the belief loss by hand, where each variant's gradients go,
+the policy's blindness to `task`, and a finite update for every variant."""
+
+from dm_env import specs as dm_specs
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from priorax import specs
+from priorax.agents.task_inference import acting
+from priorax.agents.task_inference import builder as builder_lib
+from priorax.agents.task_inference import config as config_lib
+from priorax.agents.task_inference import learning
+from priorax.agents.task_inference import losses
+from priorax.agents.task_inference import networks as networks_lib
+from priorax.agents.kl_svg0 import sequence_losses
+from priorax.networks import recurrent
+from priorax.replay.types import Step
+
+
+def _spec(task_shape):
+  return specs.EnvironmentSpec(
+      observations={"position": dm_specs.Array((2,), np.float32),
+                    "task": dm_specs.Array(task_shape, np.float32)},
+      actions=dm_specs.BoundedArray((2,), np.float32, -1.0, 1.0),
+      rewards=dm_specs.Array((), np.float32),
+      discounts=dm_specs.BoundedArray((), np.float32, 0.0, 1.0))
+
+
+VECTOR_SPEC = _spec((2,))
+ONE_HOT_SPEC = _spec((3, 4))  # Numpad-like: 3 rows of one-hot over 4 classes.
+BURN_IN, LENGTH, BATCH = 2, 4, 3
+
+
+def _config(variant, **kwargs):
+  return config_lib.TaskInferenceConfig(
+      variant=variant, core_hidden_sizes=(8,), lstm_size=6, policy_hidden_sizes=(8,),
+      critic_hidden_sizes=(8,), sequence_length=LENGTH, sequence_period=LENGTH, burn_in=BURN_IN,
+      num_action_samples=2, batch_size=BATCH, **kwargs)
+
+
+def _task(spec, random, shape):
+  task_shape = spec.observations["task"].shape
+  if len(task_shape) == 2:
+    return np.eye(task_shape[1], dtype=np.float32)[random.randint(task_shape[1],
+                                                                  size=shape + task_shape[:1])]
+  return random.normal(size=shape + task_shape).astype(np.float32)
+
+
+def _steps(spec, lstm_size, seed=0):
+  """A random [B, N] batch shaped like the replay's, with an episode start inside."""
+  random = np.random.RandomState(seed)
+  n = BURN_IN + LENGTH + 1
+  starts = np.zeros((BATCH, n), bool)
+  starts[0, 3] = True
+  state = random.normal(size=(BATCH, n, lstm_size)).astype(np.float32)
+  u = random.normal(size=(BATCH, n, 2)).astype(np.float32)
+  return Step(
+      observation={"position": random.normal(size=(BATCH, n, 2)).astype(np.float32),
+                   "task": _task(spec, random, (BATCH, n))},
+      action=np.tanh(u), reward=random.normal(size=(BATCH, n)).astype(np.float32),
+      discount=np.ones((BATCH, n), np.float32), start_of_episode=starts,
+      mask=np.ones((BATCH, n), np.float32),
+      extras=recurrent.RecurrentExtras(
+          core_state=hk.LSTMState(hidden=state, cell=state),
+          prev_action=np.zeros((BATCH, n, 2), np.float32),
+          prev_reward=np.zeros((BATCH, n), np.float32),
+          policy_extras={sequence_losses.EXTRAS_LOG_PROB: random.normal(size=(BATCH, n)).astype(
+              np.float32), sequence_losses.EXTRAS_PRE_TANH_ACTION: u}))
+
+
+def test_gaussian_belief_loss_matches_a_hand_computation():
+  belief = networks_lib.Belief(loc=jnp.array([[0.5, -1.0]]), scale=jnp.array([[2.0, 0.5]]))
+  task = jnp.array([[1.5, -1.0]])
+  # −log N(1.5; 0.5, 2²) − log N(−1; −1, 0.5²).
+  expected = (0.5 * (1.0 / 2.0) ** 2 + np.log(2.0) + 0.5 * np.log(2 * np.pi)
+              + 0.0 + np.log(0.5) + 0.5 * np.log(2 * np.pi))
+  np.testing.assert_allclose(losses.belief_nll(belief, task, categorical=False), [expected],
+                             rtol=1e-6)
+  np.testing.assert_allclose(losses.belief_error(belief, task, categorical=False), [1.0])
+
+
+def test_categorical_belief_loss_matches_a_hand_computation():
+  logits = jnp.array([[[0.0, np.log(3.0)], [np.log(2.0), np.log(2.0)]]])  # 2 rows, 2 classes.
+  task = jnp.array([[[1.0, 0.0], [0.0, 1.0]]])
+  expected = -np.log(1.0 / 4.0) - np.log(0.5)
+  np.testing.assert_allclose(
+      losses.belief_nll(networks_lib.Belief(logits, None), task, categorical=True), [expected],
+      rtol=1e-6)
+  # Row 0's argmax is class 1 (wrong); row 1 ties and argmax picks class 0 (wrong too).
+  np.testing.assert_allclose(
+      losses.belief_error(networks_lib.Belief(logits, None), task, categorical=True), [1.0])
+
+
+def _policy_loss_parts(spec, variant):
+  config = _config(variant)
+  networks = networks_lib.make_networks(spec, config)
+  builder = builder_lib.TaskInferenceBuilder(config)
+  prior = builder.make_prior(spec)
+  params = networks.init(jax.random.PRNGKey(1))
+  critic_params = networks.critics.critic_init(jax.random.PRNGKey(2))
+  steps = _steps(spec, config.lstm_size)
+
+  def loss(params, belief_cost):
+    return losses.policy_loss(
+        params, critic_params, prior.params, steps, jnp.asarray(0.5), jax.random.PRNGKey(3),
+        networks=networks, prior=prior, burn_in=BURN_IN, belief_cost=belief_cost,
+        entropy_cost=0.0, num_action_samples=2)
+
+  return networks, params, loss
+
+
+def _norm(tree):
+  return float(sum(jnp.sum(jnp.abs(x)) for x in jax.tree_util.tree_leaves(tree)))
+
+
+@pytest.mark.parametrize("spec", [VECTOR_SPEC, ONE_HOT_SPEC], ids=["gaussian", "categorical"])
+def test_task_inference_policy_gets_no_belief_gradient_and_belief_no_rl_gradient(spec):
+  _, params, loss = _policy_loss_parts(spec, "task_inference")
+  belief_grads = jax.grad(lambda p: _belief_loss(p, spec))(params)
+  assert _norm(belief_grads["core"]) > 0
+  policy_head = {k: v for k, v in belief_grads["heads"].items() if k.startswith("policy")}
+  assert policy_head and _norm(policy_head) == 0.0
+  rl_grads = jax.grad(lambda p: loss(p, 0.0)[0])(params)
+  assert _norm(rl_grads["core"]) == 0.0
+  assert _norm({k: v for k, v in rl_grads["heads"].items() if k.startswith("belief")}) == 0.0
+  assert _norm({k: v for k, v in rl_grads["heads"].items() if k.startswith("policy")}) > 0
+
+
+def _belief_loss(params, spec, variant="task_inference"):
+  networks = networks_lib.make_networks(spec, _config(variant))
+  steps = _steps(spec, 6)
+  features, tail = losses.replay_features(networks, params, steps, BURN_IN)
+  observation = jax.tree_util.tree_map(lambda x: x.reshape((-1, *x.shape[2:])), tail.observation)
+  belief = networks.heads_apply(params["heads"], features, observation).belief
+  return jnp.mean(losses.belief_nll(belief, observation["task"], networks.categorical_task))
+
+
+def test_rl2_aux_loss_reaches_the_core_and_rl2_has_no_belief():
+  networks, params, _ = _policy_loss_parts(VECTOR_SPEC, "rl2_aux")
+  grads = jax.grad(lambda p: _belief_loss(p, VECTOR_SPEC, "rl2_aux"))(params)
+  assert _norm(grads["core"]) > 0
+  rl2 = networks_lib.make_networks(VECTOR_SPEC, _config("rl2"))
+  assert not rl2.has_belief and networks.has_belief
+  rl2_params = rl2.init(jax.random.PRNGKey(0))
+  assert not any(k.startswith("belief") for k in rl2_params["heads"])
+
+
+@pytest.mark.parametrize("variant", ["rl2", "rl2_aux", "task_inference"])
+def test_policy_input_ignores_the_task_descriptor(variant):
+  networks = networks_lib.make_networks(VECTOR_SPEC, _config(variant))
+  params = networks.init(jax.random.PRNGKey(0))
+  policy = jax.jit(acting.make_policy(networks, evaluation=True))
+  state = networks.core.initial_state(None)
+  inputs = recurrent.CoreInput({"position": np.array([0.3, -0.2], np.float32),
+                                "task": np.array([1.0, 2.0], np.float32)},
+                               np.array([0.1, 0.1], np.float32), np.float32(0.5))
+  changed = inputs._replace(observation={**inputs.observation,
+                                         "task": np.array([-5.0, 7.0], np.float32)})
+  (action, _), next_state = policy(params, jax.random.PRNGKey(0), inputs, state)
+  (action_changed, _), next_state_changed = policy(params, jax.random.PRNGKey(0), changed, state)
+  np.testing.assert_array_equal(action, action_changed)
+  np.testing.assert_array_equal(next_state.hidden, next_state_changed.hidden)
+
+
+def test_oracle_policy_reads_the_task_descriptor():
+  networks = networks_lib.make_networks(VECTOR_SPEC, _config("oracle"))
+  params = networks.init(jax.random.PRNGKey(0))
+  observation = {"position": np.zeros((1, 2), np.float32), "task": np.ones((1, 2), np.float32)}
+  features = np.zeros((1, 6), np.float32)
+  a = networks.heads_apply(params["heads"], features, observation).policy.mean
+  b = networks.heads_apply(params["heads"], features, {**observation, "task": -observation[
+      "task"]}).policy.mean
+  assert not np.allclose(a, b)
+
+
+@pytest.mark.parametrize("spec,variant", [(VECTOR_SPEC, v) for v in config_lib.VARIANTS]
+                         + [(ONE_HOT_SPEC, "task_inference")])
+def test_learner_step_is_finite_for_every_variant(spec, variant):
+  config = _config(variant, target_update_period=2)
+  builder = builder_lib.TaskInferenceBuilder(config)
+  networks = builder.make_networks(spec)
+  batches = iter([_steps(spec, config.lstm_size, seed) for seed in range(3)])
+  learner = builder.make_learner(networks, builder.make_prior(spec), batches,
+                                 jax.random.PRNGKey(0), spec)
+  before = learner.save()
+  for _ in range(3):
+    learner.step()
+  learner.check_finite()
+  after = learner.save()
+  assert int(after.steps) == 3
+  for name in ("core", "heads"):
+    assert _norm(jax.tree_util.tree_map(lambda a, b: a - b, after.policy_params[name],
+                                        before.policy_params[name])) > 0, name
+  # Target copies were refreshed at update 2.
+  assert _norm(jax.tree_util.tree_map(lambda a, b: a - b, after.target_policy_params,
+                                      before.target_policy_params)) > 0
+
+
+def test_config_rejects_bad_values():
+  with pytest.raises(ValueError, match="variant='rl3'.*rl2"):
+    config_lib.TaskInferenceConfig(variant="rl3")
+  with pytest.raises(ValueError, match="aux_cost=0.5 is only used by variant='rl2_aux'"):
+    config_lib.TaskInferenceConfig(variant="rl2", aux_cost=0.5)
+
+
+def test_make_networks_needs_a_task_observation():
+  spec = VECTOR_SPEC._replace(observations={"position": dm_specs.Array((2,), np.float32)})
+  with pytest.raises(ValueError, match="needs an observation 'task'"):
+    networks_lib.make_networks(spec, _config("rl2"))
