@@ -11,7 +11,9 @@ class AgentEntry(NamedTuple):
 def _agents() -> Dict[str, AgentEntry]:
   # Imported here so that listing agents for an error message stays cheap and cycle-free.
   from priorax.agents import kl_svg0
-  return {"kl_svg0": AgentEntry(kl_svg0.KLSVG0Config, kl_svg0.KLSVG0Builder)}
+  from priorax.agents import req
+  return {"kl_svg0": AgentEntry(kl_svg0.KLSVG0Config, kl_svg0.KLSVG0Builder),
+          "req": AgentEntry(req.REQConfig, req.REQBuilder)}
 
 
 class UnknownAgentError(ValueError):
