@@ -1,6 +1,8 @@
 """The `priorax` command line: train, evaluate, and list what exists.
 
     priorax train --agent kl_svg0 --env dmc:cartpole-swingup --steps 100000 --run-dir runs/x
+    priorax train --agent req --env manip:lift_brick_features --expert lift_brick --run-dir runs/r
+    priorax train --agent req --env ... --dataset DIR --steps 10000 --run-dir runs/offline
     priorax evaluate --run-dir runs/x --episodes 10 [--video policy.mp4]
     priorax stream --learner independent,finetune_previous --stream tiny --run-dir runs/s
     priorax list {agents,envs}
@@ -11,6 +13,7 @@ exit status, never a traceback.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -80,6 +83,12 @@ def make_parser() -> argparse.ArgumentParser:
   train.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
   train.add_argument("--log-every-s", type=_positive_float, default=5.0)
   train.add_argument("--video", action="store_true", help="record the final policy to policy.mp4")
+  train.add_argument("--expert", metavar="NAME",
+                     help="a scripted expert whose action every observation carries (agent req: "
+                     "intertwined exploration and expert regression); e.g. lift_brick")
+  train.add_argument("--dataset", metavar="DIR",
+                     help="offline mode (agent req): learn only from the episodes in DIR; "
+                     "--steps then counts learner steps")
 
   evaluate = commands.add_parser("evaluate", help="evaluate a run's latest checkpoint",
                                  description="Run the deterministic policy of a run's latest "
@@ -107,21 +116,26 @@ def _train(args) -> int:
 
   entry = registry.get_agent(args.agent)
   envs.make_environment(args.env, seed=args.seed)  # Fails now on an unknown name.
+  make_environment = _environment_factory(args)
   config_path = os.path.join(args.run_dir, local.CONFIG_FILE)
   base = None
   if os.path.exists(config_path) and not args.overrides:
     # Resuming without flags: reuse the agent config saved in the run directory.
     with open(config_path) as f:
       base = json.load(f).get("agent_config")
-  agent_config = overrides.apply_overrides(entry.config_class,
-                                           overrides.parse_assignments(args.overrides), base)
+  assignments = overrides.parse_assignments(args.overrides)
+  if args.dataset:
+    if "offline_dataset" not in {f.name for f in dataclasses.fields(entry.config_class)}:
+      raise overrides.ConfigError(f"--dataset: agent {args.agent!r} has no offline mode")
+    assignments["offline_dataset"] = args.dataset
+  agent_config = overrides.apply_overrides(entry.config_class, assignments, base)
+  builder = entry.builder_class(agent_config)
   action_repeat = args.action_repeat
   config = local.ExperimentConfig(
       agent=args.agent,
-      builder=entry.builder_class(agent_config),
+      builder=builder,
       environment_name=args.env,
-      environment_factory=lambda seed: envs.make_environment(args.env, seed,
-                                                             action_repeat=action_repeat),
+      environment_factory=make_environment,
       run_dir=args.run_dir,
       seed=args.seed,
       max_actor_steps=args.steps,
@@ -130,11 +144,38 @@ def _train(args) -> int:
       checkpoint_every_s=args.checkpoint_every_s,
       log_every_s=args.log_every_s,
       video=args.video,
-      run_description={"action_repeat": action_repeat})
-  summary = local.run_experiment(config)
+      run_description={"action_repeat": action_repeat, **({"expert": args.expert}
+                                                          if args.expert else {})})
+  if getattr(builder, "offline", False):
+    from priorax.launchers import offline
+    summary = offline.run_offline(config)
+  else:
+    summary = local.run_experiment(config)
   print(f"final evaluation return: {summary['final_eval_return']:.1f} "
         f"(mean of {summary['eval_episodes']} episodes, {summary['actor_steps']:,} steps)")
   return 0
+
+
+def _environment_factory(args):
+  """seed -> the environment of `train`, carrying the expert's actions with `--expert`."""
+  from priorax import envs
+  expert_name = args.expert
+  if expert_name:
+    from priorax.agents.req import experts
+    from priorax.launchers import overrides
+    try:
+      experts.make_expert(expert_name, args.env)  # Fails now on a bad name or environment.
+    except experts.UnknownExpertError as e:
+      raise overrides.ConfigError(str(e)) from None
+
+  def make_environment(seed):
+    environment = envs.make_environment(args.env, seed, action_repeat=args.action_repeat)
+    if expert_name:
+      environment = experts.ExpertActionWrapper(environment,
+                                                experts.make_expert(expert_name, args.env))
+    return environment
+
+  return make_environment
 
 
 def _evaluate(args) -> int:
@@ -171,8 +212,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   from priorax.agents import registry as agent_registry
   from priorax.launchers import local
   from priorax.launchers import overrides
+  from priorax.replay import episodes
   from priorax.utils import checkpointing
-  bad_input = (overrides.ConfigError, agent_registry.UnknownAgentError,
+  bad_input = (overrides.ConfigError, episodes.DatasetError, agent_registry.UnknownAgentError,
                env_registry.UnknownEnvironmentError, checkpointing.CheckpointError,
                local.RunDirectoryError, rendering.RenderingUnavailableError)
   command = {"train": _train, "evaluate": _evaluate, "list": _list}[args.command]

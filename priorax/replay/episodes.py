@@ -11,7 +11,7 @@ would have stored online.
 
 import glob
 import os
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import dm_env
 import numpy as np
@@ -113,14 +113,24 @@ def read_episode(path: str) -> Iterator[tuple[Optional[np.ndarray], dm_env.TimeS
     yield action[t], timestep
 
 
-def replay_into(directory: str, adder: Any) -> int:
+def replay_into(directory: str, adder: Any,
+                observation_keys: Optional[Iterable[str]] = None) -> int:
   """Feeds every episode of `directory` to `adder` (add_first/add; reset after a cut-off
-  episode); returns the number of steps fed."""
+  episode); returns the number of steps fed.
+
+  With `observation_keys`, an episode whose observations have other keys is refused (DatasetError)
+  before anything of it is fed.
+  """
+  expected = None if observation_keys is None else sorted(observation_keys)
   steps = 0
   for path in episode_paths(directory):
     timestep = None
     for action, timestep in read_episode(path):
       if action is None:
+        if expected is not None and sorted(timestep.observation) != expected:
+          raise DatasetError(f"{path} has observation keys {sorted(timestep.observation)}; this "
+                             f"environment has {expected} (was the dataset recorded on another "
+                             f"environment, or with/without --expert?)")
         adder.add_first(timestep)
       else:
         adder.add(action, timestep)

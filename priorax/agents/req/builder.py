@@ -59,10 +59,11 @@ class REQBuilder:
     return replay.NStepTransitionAdder(client, REPLAY_TABLE, n_step=self._config.n_step,
                                        discount=self._config.discount)
 
-  def load_dataset(self, client: reverb.Client) -> int:
+  def load_dataset(self, client: reverb.Client, environment_spec: specs.EnvironmentSpec) -> int:
     """Writes the offline dataset's episodes into the table as n-step transitions; returns the
     number of environment steps read."""
-    return episodes.replay_into(self._config.offline_dataset, self.make_adder(client))
+    return episodes.replay_into(self._config.offline_dataset, self.make_adder(client),
+                                observation_keys=environment_spec.observations.keys())
 
   def make_dataset_iterator(self, server_address: str) -> Iterator[types.Transition]:
     return replay.make_dataset_iterator(server_address, REPLAY_TABLE, self._config.batch_size,
