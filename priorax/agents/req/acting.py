@@ -17,7 +17,6 @@ from priorax import core
 from priorax import types
 from priorax.agents import actors
 from priorax.agents.req import config as config_lib
-from priorax.agents.req import experts
 from priorax.agents.req import losses
 from priorax.agents.req import networks as networks_lib
 
@@ -48,7 +47,7 @@ class IntertwinedActor(core.Actor):
   the actor's first `expert_episodes` episodes, with `p_rho` = 1: pure expert rollouts mixed into
   the replay); in an intertwined episode each step executes the expert's action with probability
   `p_rho`, otherwise the agent's. The expert's action is read from the observation
-  (`experts.EXPERT_ACTION_KEY`, put there by `experts.ExpertActionWrapper` on the CPU, next to
+  (`config.EXPERT_ACTION_KEY`, put there by `experts.ExpertActionWrapper` on the CPU, next to
   the simulator it needs); an observation without it leaves the agent in charge. The executed
   action is what the adder records.
 
@@ -77,7 +76,7 @@ class IntertwinedActor(core.Actor):
     self._actor.observe_first(timestep)
 
   def select_action(self, observation: types.Observation) -> np.ndarray:
-    expert_action = observation.get(experts.EXPERT_ACTION_KEY)
+    expert_action = observation.get(config_lib.EXPERT_ACTION_KEY)
     if (expert_action is not None and self._p_expert_step > 0.0
         and self._rng.uniform() < self._p_expert_step):
       return np.asarray(expert_action, np.float32)

@@ -3,6 +3,11 @@
 import dataclasses
 from typing import Optional, Tuple
 
+# The observation key under which an environment built with an expert carries the expert's action
+# (`experts.ExpertActionWrapper`). Defined here, not in `experts`, so the learner and networks
+# know it without importing the simulator.
+EXPERT_ACTION_KEY = "expert_action"
+
 
 @dataclasses.dataclass
 class REQConfig:

@@ -25,9 +25,8 @@ from dm_env import specs
 import mujoco
 import numpy as np
 
+from priorax.agents.req.config import EXPERT_ACTION_KEY
 from priorax.envs import wrappers
-
-EXPERT_ACTION_KEY = "expert_action"
 
 
 def site_jacobian(physics, site: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,6 @@ from priorax import core
 from priorax import types
 from priorax.agents.kl_svg0 import learning as kl_svg0_learning
 from priorax.agents.req import config as config_lib
-from priorax.agents.req import experts
 from priorax.agents.req import losses
 from priorax.agents.req import networks as networks_lib
 from priorax.utils import counting
@@ -126,7 +125,7 @@ def make_update_step(networks: networks_lib.REQNetworks, config: config_lib.REQC
 
   Critic and prior gradients are taken at the pre-update parameters against the target networks.
   The expert-regression term is used when the observations carry the expert's action
-  (`experts.EXPERT_ACTION_KEY`, known when the update is traced).
+  (`config.EXPERT_ACTION_KEY`, known when the update is traced).
   """
   sampling = dict(networks=networks, num_samples=config.num_samples, epsilon=config.epsilon,
                   dual_steps=config.dual_steps)
@@ -138,7 +137,7 @@ def make_update_step(networks: networks_lib.REQNetworks, config: config_lib.REQC
     (critic_loss, critic_stats), critic_grads = critic_grad(
         state.policy_params.critic, state.target_params.critic, state.target_params.prior,
         transitions, critic_key, **sampling)
-    expert_action = transitions.observation.get(experts.EXPERT_ACTION_KEY)
+    expert_action = transitions.observation.get(config_lib.EXPERT_ACTION_KEY)
     (prior_loss, prior_stats), (prior_grads, dual_grads) = prior_grad(
         state.policy_params.prior, state.duals, state.target_params.prior,
         state.target_params.critic, transitions.observation, transitions.action, expert_action,

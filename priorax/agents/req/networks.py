@@ -2,7 +2,7 @@
 the policy is π ∝ π_prior exp(Q/τ_s), formed from prior samples (`losses`, `acting`).
 
 Neither network sees the expert's action that an environment built with an expert carries in its
-observations (`experts.EXPERT_ACTION_KEY`): it is a label for the learner and the actor, not an
+observations (`config.EXPERT_ACTION_KEY`): it is a label for the learner and the actor, not an
 input, so a run with an expert and its evaluation without one use the same parameters.
 """
 
@@ -16,7 +16,6 @@ import numpy as np
 from priorax import specs
 from priorax.agents.kl_svg0 import networks as kl_svg0_networks
 from priorax.agents.req import config as config_lib
-from priorax.agents.req import experts
 from priorax.networks import distributions
 from priorax.networks import policies
 
@@ -44,7 +43,7 @@ class REQNetworks:
 
 def network_observation_keys(observation_spec: Mapping[str, object]) -> Tuple[str, ...]:
   """Every observation key except the expert's action, sorted."""
-  return tuple(sorted(k for k in observation_spec if k != experts.EXPERT_ACTION_KEY))
+  return tuple(sorted(k for k in observation_spec if k != config_lib.EXPERT_ACTION_KEY))
 
 
 def make_networks(environment_spec: specs.EnvironmentSpec,

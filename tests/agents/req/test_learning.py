@@ -10,7 +10,7 @@ from priorax import core
 from priorax.agents.req import acting
 from priorax.agents.req import config as config_lib
 from priorax.agents.req import experts
-from priorax.agents.req import learning
+from priorax.agents.req import losses
 from priorax.agents.req import networks as networks_lib
 from priorax.agents.req.builder import REQBuilder
 from tests.agents.req import req_test_utils
@@ -108,7 +108,6 @@ def test_evaluation_policy_picks_best_prior_sample_and_training_policy_resamples
   key = jax.random.PRNGKey(2)
   action = greedy(params, key, observation)
   # The same key draws the same prior samples: the greedy action has the highest Q among them.
-  from priorax.agents.req import losses  # pylint: disable=g-import-not-at-top
   samples = losses.evaluate_prior_samples(
       params.prior, params.critic, {"x": observation["x"][None]}, jax.random.split(key)[0],
       networks=networks, num_samples=64, epsilon=config.epsilon, dual_steps=config.dual_steps)

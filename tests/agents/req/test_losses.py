@@ -4,10 +4,8 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from absl.testing import parameterized
 
-from priorax import types
 from priorax.agents.req import config as config_lib
 from priorax.agents.req import losses
 from priorax.agents.req import networks as networks_lib
