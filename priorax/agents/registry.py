@@ -11,8 +11,10 @@ class AgentEntry(NamedTuple):
 def _agents() -> Dict[str, AgentEntry]:
   # Imported here so that listing agents for an error message stays cheap and cycle-free.
   from priorax.agents import kl_svg0
+  from priorax.agents import req
   from priorax.agents import task_inference
   return {"kl_svg0": AgentEntry(kl_svg0.KLSVG0Config, kl_svg0.KLSVG0Builder),
+          "req": AgentEntry(req.REQConfig, req.REQBuilder),
           "task_inference": AgentEntry(task_inference.TaskInferenceConfig,
                                        task_inference.TaskInferenceBuilder)}
 

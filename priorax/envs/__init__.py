@@ -11,6 +11,7 @@ rendering.configure_gl_backend()
 # pylint: disable=g-import-not-at-top,g-bad-import-order,wrong-import-position
 from priorax.envs import control_suite
 from priorax.envs import families
+from priorax.envs import manipulation
 from priorax.envs import meta
 from priorax.envs import registry
 from priorax.envs.registry import list_environments
@@ -30,3 +31,4 @@ from priorax.envs.wrappers import SinglePrecisionWrapper
 registry.register(control_suite.PREFIX, control_suite.load, control_suite.list_names)
 registry.register(meta.PREFIX, meta.load, meta.list_names)
 registry.register(families.PREFIX, families.load, families.list_names)
+registry.register(manipulation.PREFIX, manipulation.load, manipulation.list_names)

@@ -3,6 +3,8 @@
     priorax train --agent kl_svg0 --env dmc:cartpole-swingup --steps 100000 --run-dir runs/x
     priorax train --env family:reacher_targets-holdout --prior-from runs/family --run-dir runs/t
     priorax launch --agent kl_svg0 --env dmc:walker-walk --num-actors 4 --run-dir runs/y
+    priorax train --agent req --env manip:lift_brick_features --expert lift_brick --run-dir runs/r
+    priorax train --agent req --env ... --dataset DIR --steps 10000 --run-dir runs/offline
     priorax evaluate --run-dir runs/x --episodes 10 [--video policy.mp4]
     priorax distill --expert runs/x --method apc --rollouts 5 --run-dir runs/student
     priorax stream --learner independent,finetune_previous --stream tiny --run-dir runs/s
@@ -107,6 +109,12 @@ def make_parser() -> argparse.ArgumentParser:
                               description="Train an agent against an embedded Reverb server. "
                               "Re-running on a run directory with a checkpoint resumes it.")
   _add_experiment_arguments(train)
+  train.add_argument("--expert", metavar="NAME",
+                     help="a scripted expert whose action every observation carries (agent req: "
+                     "intertwined exploration and expert regression); e.g. lift_brick")
+  train.add_argument("--dataset", metavar="DIR",
+                     help="offline mode (agent req): learn only from the episodes in DIR; "
+                     "--steps then counts learner steps")
 
   evaluate = commands.add_parser("evaluate", help="evaluate a run's latest checkpoint",
                                  description="Run the deterministic policy of a run's latest "
@@ -183,6 +191,7 @@ def _experiment_config(args, default_overrides: Optional[Dict[str, str]] = None)
 
   entry = registry.get_agent(args.agent)
   envs.make_environment(args.env, seed=args.seed)  # Fails now on an unknown name.
+  make_environment = _environment_factory(args)
   config_path = os.path.join(args.run_dir, local.CONFIG_FILE)
   assignments = overrides.parse_assignments(args.overrides)
   if args.prior_from is not None:
@@ -190,6 +199,10 @@ def _experiment_config(args, default_overrides: Optional[Dict[str, str]] = None)
                    **assignments, "prior_from": args.prior_from}
   if args.freeze_prior:
     assignments["freeze_prior"] = "true"
+  if getattr(args, "dataset", None):
+    if "offline_dataset" not in {f.name for f in dataclasses.fields(entry.config_class)}:
+      raise overrides.ConfigError(f"--dataset: agent {args.agent!r} has no offline mode")
+    assignments["offline_dataset"] = args.dataset
   base = None
   if os.path.exists(config_path) and not assignments:
     # Resuming without flags: reuse the agent config saved in the run directory.
@@ -198,13 +211,13 @@ def _experiment_config(args, default_overrides: Optional[Dict[str, str]] = None)
   else:
     assignments = {**(default_overrides or {}), **assignments}
   agent_config = overrides.apply_overrides(entry.config_class, assignments, base)
+  builder = entry.builder_class(agent_config)
   action_repeat = args.action_repeat
   return local.ExperimentConfig(
       agent=args.agent,
-      builder=entry.builder_class(agent_config),
+      builder=builder,
       environment_name=args.env,
-      environment_factory=lambda seed: envs.make_environment(args.env, seed,
-                                                             action_repeat=action_repeat),
+      environment_factory=make_environment,
       run_dir=args.run_dir,
       seed=args.seed,
       max_actor_steps=args.steps,
@@ -213,12 +226,18 @@ def _experiment_config(args, default_overrides: Optional[Dict[str, str]] = None)
       checkpoint_every_s=args.checkpoint_every_s,
       log_every_s=args.log_every_s,
       video=args.video,
-      run_description={"action_repeat": action_repeat})
+      run_description={"action_repeat": action_repeat, **({"expert": args.expert}
+                                                          if getattr(args, "expert", None) else {})})
 
 
 def _train(args) -> int:
   from priorax.launchers import local
-  summary = local.run_experiment(_experiment_config(args))
+  config = _experiment_config(args)
+  if getattr(config.builder, "offline", False):
+    from priorax.launchers import offline
+    summary = offline.run_offline(config)
+  else:
+    summary = local.run_experiment(config)
   print(f"final evaluation return: {summary['final_eval_return']:.1f} "
         f"(mean of {summary['eval_episodes']} episodes, {summary['actor_steps']:,} steps)")
   return 0
@@ -318,6 +337,28 @@ def _launch(args) -> int:
   return 0
 
 
+def _environment_factory(args):
+  """seed -> the environment of `train`, carrying the expert's actions with `--expert`."""
+  from priorax import envs
+  expert_name = getattr(args, "expert", None)
+  if expert_name:
+    from priorax.agents.req import experts
+    from priorax.launchers import overrides
+    try:
+      experts.make_expert(expert_name, args.env)  # Fails now on a bad name or environment.
+    except experts.UnknownExpertError as e:
+      raise overrides.ConfigError(str(e)) from None
+
+  def make_environment(seed):
+    environment = envs.make_environment(args.env, seed, action_repeat=args.action_repeat)
+    if expert_name:
+      environment = experts.ExpertActionWrapper(environment,
+                                                experts.make_expert(expert_name, args.env))
+    return environment
+
+  return make_environment
+
+
 def _evaluate(args) -> int:
   from priorax.launchers import evaluation
   result = evaluation.evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed,
@@ -352,8 +393,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   from priorax.agents import registry as agent_registry
   from priorax.launchers import local
   from priorax.launchers import overrides
+  from priorax.replay import episodes
   from priorax.utils import checkpointing
-  bad_input = (overrides.ConfigError, agent_registry.UnknownAgentError,
+  bad_input = (overrides.ConfigError, episodes.DatasetError, agent_registry.UnknownAgentError,
                env_registry.UnknownEnvironmentError, checkpointing.CheckpointError,
                local.RunDirectoryError, rendering.RenderingUnavailableError)
   command = {"train": _train, "launch": _launch, "evaluate": _evaluate, "distill": _distill,

@@ -1,0 +1,132 @@
+"""The offline launcher: one process, an embedded Reverb server holding a fixed dataset, no acting.
+
+For builders with an offline dataset (`builder.offline`, e.g. `req` with `offline_dataset`): the
+dataset's episodes are written once into the builder's replay table (as the same n-step
+transitions the online adder stores), then the learner steps on batches from it, and the
+deterministic policy is evaluated every `eval_every` learner steps. The experiment's step budget
+(`max_actor_steps`) counts learner steps here; no environment step is ever stored.
+
+The run directory is `launchers.local`'s: config.json, logs, checkpoints/, replay/ (the loaded
+dataset is checkpointed with the learner, so a resumed run does not load it again), summary.json.
+Launching again on the same directory resumes; Ctrl-C or SIGTERM writes a final checkpoint first.
+"""
+
+import json
+import os
+import signal
+import time
+from typing import Any, Dict
+
+import jax
+import numpy as np
+import reverb
+
+from priorax import replay
+from priorax import specs
+from priorax.launchers import local
+from priorax.loop import EnvironmentLoop
+from priorax.utils import checkpointing
+from priorax.utils import counting
+from priorax.utils import loggers
+
+
+def run_offline(config: local.ExperimentConfig) -> Dict[str, Any]:
+  """Trains (or resumes) an agent on its builder's offline dataset; returns the run summary."""
+  local.prepare_run_dir(config)
+  run_dir, builder = config.run_dir, config.builder
+  environment = config.environment_factory(config.seed)
+  environment_spec = specs.make_environment_spec(environment)
+  networks = builder.make_networks(environment_spec)
+  prior = builder.make_prior(environment_spec)
+  # The same key split as the online launcher's, so learner initialisations agree.
+  learner_key, _, evaluator_key = jax.random.split(jax.random.PRNGKey(config.seed), 3)
+
+  checkpointer = checkpointing.Checkpointer(os.path.join(run_dir, "checkpoints"))
+  saved = checkpointer.load_latest()
+  replay_dir = os.path.join(run_dir, "replay")
+  server = replay.make_server(builder.make_replay_tables(environment_spec),
+                              checkpoint_dir=replay_dir)
+  address = f"localhost:{server.port}"
+  client = reverb.Client(address)
+  if local.replay_size(client) == 0:
+    steps = builder.load_dataset(client, environment_spec)
+    print(f"[offline] loaded {steps:,} steps from {builder.config.offline_dataset}", flush=True)
+
+  logger_factory = loggers.make_run_logger_factory(
+      run_dir, period_s={"learner": config.log_every_s})
+  counter = counting.Counter()
+  iterator = builder.make_dataset_iterator(address)
+  learner = builder.make_learner(networks, prior, iterator, learner_key, environment_spec,
+                                 counter=counting.Counter(counter, "learner"),
+                                 logger=logger_factory("learner"))
+  eval_actor = builder.make_actor(builder.make_policy(networks, evaluation=True), learner,
+                                  evaluator_key)
+  if saved is not None:
+    local.restore_learner_state(learner, saved["learner_state"], checkpointer.latest())
+    counter.restore(saved["counts"])
+    print(f"[offline] resumed from {checkpointer.latest()} at "
+          f"{int(counter.get('learner_steps')):,} learner steps", flush=True)
+  eval_environment = config.environment_factory(config.seed + 1_000_003)
+  eval_loop = EnvironmentLoop(eval_environment, eval_actor, counter=counter, label="evaluator",
+                              should_update=False)
+  eval_logger = logger_factory("evaluator")
+
+  def save_checkpoint():
+    learner.check_finite()  # Never overwrite a good checkpoint with a diverged state.
+    path = checkpointer.save(int(counter.get("learner_steps")), {
+        "learner_state": learner.save()._asdict(), "counts": counter.save(),
+        "actor_key": np.asarray(evaluator_key)})
+    local.checkpoint_replay(client, replay_dir)
+    return path
+
+  def evaluate():
+    returns = [r["episode_return"] for r in eval_loop.run(num_episodes=config.eval_episodes)]
+    row = {"learner_steps": counter.get("learner_steps"),
+           "episode_return": float(np.mean(returns)), "episode_return_std": float(np.std(returns)),
+           "episodes": len(returns)}
+    eval_logger.write(row)
+    print(f"[offline] {int(row['learner_steps']):,}/{config.max_actor_steps:,} learner steps | "
+          f"eval {row['episode_return']:.1f}", flush=True)
+    return row
+
+  previous_handlers = local.install_interrupt_handlers()
+  last_checkpoint = time.time()
+  interrupted = False
+  try:
+    while counter.get("learner_steps") < config.max_actor_steps:
+      learner.step()
+      steps = int(counter.get("learner_steps"))
+      if steps % config.eval_every == 0 and steps < config.max_actor_steps:
+        evaluate()
+      if time.time() - last_checkpoint >= config.checkpoint_every_s:
+        save_checkpoint()
+        last_checkpoint = time.time()
+  except KeyboardInterrupt:
+    interrupted = True
+  finally:
+    for sig, previous in previous_handlers.items():
+      signal.signal(sig, previous)
+  try:
+    path = save_checkpoint()
+    print(f"[offline] checkpoint saved: {path}", flush=True)
+  finally:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+      close(timeout=1.0)
+    server.stop()
+  if interrupted:
+    print(f"[offline] interrupted at {int(counter.get('learner_steps')):,} learner steps; run the "
+          f"same command again to resume", flush=True)
+    raise KeyboardInterrupt
+
+  final = evaluate()
+  summary = {
+      "agent": config.agent, "env": config.environment_name, "seed": config.seed,
+      "offline_dataset": builder.config.offline_dataset, "actor_steps": 0,
+      "learner_steps": int(counter.get("learner_steps")),
+      "final_eval_return": final["episode_return"],
+      "final_eval_return_std": final["episode_return_std"], "eval_episodes": final["episodes"],
+  }
+  with open(os.path.join(run_dir, local.SUMMARY_FILE), "w") as f:
+    json.dump(summary, f, indent=2)
+  return summary
