@@ -13,13 +13,13 @@ from priorax import types
 from priorax.replay import NStepTransitionAdder
 from priorax.replay import SequenceAdder
 from priorax.replay import Step
-from replay_test_utils import EXTRAS_SPEC
-from replay_test_utils import SPEC
-from replay_test_utils import action
-from replay_test_utils import extras
-from replay_test_utils import observation
-from replay_test_utils import play_episode
-from replay_test_utils import read_all
+from tests.replay.replay_test_utils import EXTRAS_SPEC
+from tests.replay.replay_test_utils import SPEC
+from tests.replay.replay_test_utils import action
+from tests.replay.replay_test_utils import extras
+from tests.replay.replay_test_utils import observation
+from tests.replay.replay_test_utils import play_episode
+from tests.replay.replay_test_utils import read_all
 
 # Each case: adder arguments, episodes (rewards r_t, env discounts d_t after each action), and the
 # expected transitions as (id of x_t, R_t, Γ_t, id of x_{t+m}).

@@ -17,9 +17,9 @@ from priorax.replay import make_dataset_iterator
 from priorax.replay import make_server
 from priorax.replay import make_uniform_table
 from priorax.replay import prefetch
-from replay_test_utils import EXTRAS_SPEC
-from replay_test_utils import SPEC
-from replay_test_utils import play_episode
+from tests.replay.replay_test_utils import EXTRAS_SPEC
+from tests.replay.replay_test_utils import SPEC
+from tests.replay.replay_test_utils import play_episode
 
 BATCH_SIZE = 4
 SEQUENCE_LENGTH = 3

@@ -9,8 +9,8 @@ from priorax.replay import NStepTransitionAdder
 from priorax.replay import checkpoint
 from priorax.replay import make_server
 from priorax.replay import make_uniform_table
-from replay_test_utils import SPEC
-from replay_test_utils import play_episode
+from tests.replay.replay_test_utils import SPEC
+from tests.replay.replay_test_utils import play_episode
 
 # Each case: table arguments -> (min_diff, max_diff) of Reverb's limiter, i.e. N·ρ ∓ b.
 LIMITER_CASES = {
