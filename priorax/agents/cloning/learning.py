@@ -4,21 +4,20 @@ It consumes an iterator of `Demonstration` batches ([B, G, ...]) and never impor
 TensorFlow.
 """
 
-import time
-from typing import Any, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Any, Iterator, NamedTuple, Optional
 
 import chex
 import jax
 import jax.numpy as jnp
 import optax
 
-from priorax import core
+from priorax.agents import jitted_learner
 from priorax.agents.cloning import losses
 from priorax.agents.cloning import types as cloning_types
 from priorax.utils import counting
 from priorax.utils import loggers
 
-NO_NONFINITE_STEP = -1
+NO_NONFINITE_STEP = jitted_learner.NO_NONFINITE_STEP
 
 
 class TrainingState(NamedTuple):
@@ -55,46 +54,19 @@ def make_update_step(policy_apply, optimizer: optax.GradientTransformation, loss
   return update_step
 
 
-class CloningLearner(core.Learner):
+class CloningLearner(jitted_learner.JittedLearner):
   """Fits the student π to the expert's labels by `losses.cloning_loss`."""
 
   def __init__(self, policy_init, policy_apply, iterator: Iterator[cloning_types.Demonstration],
                key: chex.PRNGKey, *, optimizer: optax.GradientTransformation, loss: str,
                counter: Optional[counting.Counter] = None,
                logger: Optional[loggers.Logger] = None):
-    self._iterator = iterator
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.NoOpLogger()
+    super().__init__(iterator, counter, logger)
     params = policy_init(key)
     self._update_step = jax.jit(make_update_step(policy_apply, optimizer, loss))
     self._state = TrainingState(policy_params=params, opt_state=optimizer.init(params),
                                 steps=jnp.zeros((), jnp.int32),
                                 first_nonfinite_step=jnp.asarray(NO_NONFINITE_STEP, jnp.int32))
-    self._timestamp = None
 
-  def step(self):
-    batch = next(self._iterator)
-    self._state, metrics = self._update_step(self._state, batch)
-    now = time.time()
-    elapsed = now - self._timestamp if self._timestamp else 0.0
-    self._timestamp = now
-    counts = self._counter.increment(steps=1, walltime=elapsed)
-    if self._logger.wants_write():
-      self.check_finite()
-      self._logger.write({**jax.device_get(metrics), **counts})
-
-  def check_finite(self):
-    """Raises core.NonFiniteLossError if any update so far produced a non-finite loss."""
-    step = int(self._state.first_nonfinite_step)
-    if step != NO_NONFINITE_STEP:
-      raise core.NonFiniteLossError(step)
-
-  def get_variables(self, names: Sequence[str]) -> List[Any]:
-    variables = {"policy": self._state.policy_params}
-    return [variables[name] for name in names]
-
-  def save(self) -> TrainingState:
-    return jax.device_get(self._state)
-
-  def restore(self, state: TrainingState):
-    self._state = jax.device_put(state)
+  def _variables(self) -> dict:
+    return {"policy": self._state.policy_params}

@@ -4,8 +4,7 @@ It consumes an iterator of `types.Transition` batches (numpy or device arrays) a
 Reverb or TensorFlow, so it runs unchanged on an accelerator machine fed by any sampler.
 """
 
-import time
-from typing import Any, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Any, Iterator, NamedTuple, Optional
 
 import chex
 import jax
@@ -13,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from priorax import core
 from priorax import types
+from priorax.agents import jitted_learner
 from priorax.agents.kl_svg0 import losses
 from priorax.agents.kl_svg0 import networks as networks_lib
 from priorax.priors import base as priors_base
@@ -22,7 +21,7 @@ from priorax.stream import soft_reset
 from priorax.utils import counting
 from priorax.utils import loggers
 
-NO_NONFINITE_STEP = -1
+NO_NONFINITE_STEP = jitted_learner.NO_NONFINITE_STEP
 
 
 class TrainingState(NamedTuple):
@@ -51,7 +50,7 @@ class TrainingState(NamedTuple):
   first_nonfinite_step: chex.Array
 
 
-class KLSVG0Learner(core.Learner):
+class KLSVG0Learner(jitted_learner.JittedLearner):
   """Learner of `kl_svg0` (SVG(0) policy, twin soft critics, α tuned towards a KL/entropy target).
 
   With a trainable prior (`prior.trainable`, the learned default policy), π0 is distilled from the
@@ -72,9 +71,7 @@ class KLSVG0Learner(core.Learner):
                logger: Optional[loggers.Logger] = None):
     if prior.trainable and prior_optimizer is None:
       raise ValueError(f"prior {prior.name!r} is trainable and needs a prior_optimizer")
-    self._iterator = iterator
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.NoOpLogger()
+    super().__init__(iterator, counter, logger)
     key, policy_key, critic_key = jax.random.split(key, 3)
     policy_params = networks.policy_init(policy_key)
     critic_params = networks.critic_init(critic_key)
@@ -92,36 +89,10 @@ class KLSVG0Learner(core.Learner):
     self._state = make_initial_state(policy_params, critic_params, prior_params, key,
                                      policy_optimizer, critic_optimizer, alpha_optimizer,
                                      prior_optimizer if prior.trainable else None, init_alpha)
-    self._timestamp = None
 
-  def step(self):
-    transitions = next(self._iterator)
-    self._state, metrics = self._update_step(self._state, transitions)
-    now = time.time()
-    elapsed = now - self._timestamp if self._timestamp else 0.0
-    self._timestamp = now
-    counts = self._counter.increment(steps=1, walltime=elapsed)
-    # The logger throttles writes; metrics are only pulled to the host when it writes.
-    if self._logger.wants_write():
-      self.check_finite()
-      self._logger.write({**jax.device_get(metrics), **counts})
-
-  def check_finite(self):
-    """Raises core.NonFiniteLossError if any update so far produced a non-finite loss."""
-    step = int(self._state.first_nonfinite_step)
-    if step != NO_NONFINITE_STEP:
-      raise core.NonFiniteLossError(step)
-
-  def get_variables(self, names: Sequence[str]) -> List[Any]:
-    variables = {"policy": self._state.policy_params, "critic": self._state.critic_params,
-                 "prior": self._state.prior_params}
-    return [variables[name] for name in names]
-
-  def save(self) -> TrainingState:
-    return jax.device_get(self._state)
-
-  def restore(self, state: TrainingState):
-    self._state = jax.device_put(state)
+  def _variables(self) -> dict:
+    return {"policy": self._state.policy_params, "critic": self._state.critic_params,
+            "prior": self._state.prior_params}
 
 
 def make_initial_state(policy_params, critic_params, prior_params, key, policy_optimizer,

@@ -8,8 +8,7 @@ the trust-region duals; the per-state temperatures are solved inside the same ji
 consumes an iterator of `types.Transition` batches and never imports Reverb or TensorFlow.
 """
 
-import time
-from typing import Any, Iterator, List, NamedTuple, Optional, Sequence
+from typing import Any, Iterator, NamedTuple, Optional
 
 import chex
 import jax
@@ -17,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from priorax import core
 from priorax import types
+from priorax.agents import jitted_learner
 from priorax.agents.kl_svg0 import learning as kl_svg0_learning
 from priorax.agents.req import config as config_lib
 from priorax.agents.req import losses
@@ -55,7 +54,7 @@ class TrainingState(NamedTuple):
   first_nonfinite_step: chex.Array
 
 
-class REQLearner(core.Learner):
+class REQLearner(jitted_learner.JittedLearner):
   """Learner of `req`: critic, prior and trust-region duals, one jitted update per batch."""
 
   def __init__(self, networks: networks_lib.REQNetworks, iterator: Iterator[types.Transition],
@@ -65,43 +64,16 @@ class REQLearner(core.Learner):
                dual_optimizer: optax.GradientTransformation,
                counter: Optional[counting.Counter] = None,
                logger: Optional[loggers.Logger] = None):
-    self._iterator = iterator
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.NoOpLogger()
+    super().__init__(iterator, counter, logger)
     key, prior_key, critic_key = jax.random.split(key, 3)
     params = PolicyParams(networks.prior_init(prior_key), networks.critic_init(critic_key))
     self._update_step = jax.jit(make_update_step(networks, config, prior_optimizer,
                                                  critic_optimizer, dual_optimizer))
     self._state = make_initial_state(params, key, config.init_dual, prior_optimizer,
                                      critic_optimizer, dual_optimizer)
-    self._timestamp = None
 
-  def step(self):
-    transitions = next(self._iterator)
-    self._state, metrics = self._update_step(self._state, transitions)
-    now = time.time()
-    elapsed = now - self._timestamp if self._timestamp else 0.0
-    self._timestamp = now
-    counts = self._counter.increment(steps=1, walltime=elapsed)
-    if self._logger.wants_write():
-      self.check_finite()
-      self._logger.write({**jax.device_get(metrics), **counts})
-
-  def check_finite(self):
-    """Raises core.NonFiniteLossError if any update so far produced a non-finite loss."""
-    step = int(self._state.first_nonfinite_step)
-    if step != NO_NONFINITE_STEP:
-      raise core.NonFiniteLossError(step)
-
-  def get_variables(self, names: Sequence[str]) -> List[Any]:
-    variables = {"policy": self._state.policy_params}
-    return [variables[name] for name in names]
-
-  def save(self) -> TrainingState:
-    return jax.device_get(self._state)
-
-  def restore(self, state: TrainingState):
-    self._state = jax.device_put(state)
+  def _variables(self) -> dict:
+    return {"policy": self._state.policy_params}
 
 
 def make_initial_state(params: PolicyParams, key: chex.PRNGKey, init_dual: float,
