@@ -10,7 +10,10 @@ import numpy as np
 from priorax import core
 from priorax import envs
 from priorax import specs
+from priorax.agents import actors
 from priorax.agents import registry
+from priorax.agents import saved_policy
+from priorax.agents.cloning import acting as cloning_acting
 from priorax.launchers import local
 from priorax.launchers import overrides
 from priorax.loop import EnvironmentLoop
@@ -27,6 +30,32 @@ class StaticVariables(core.VariableSource):
     return [self._variables[name] for name in names]
 
 
+def _agent_actor(run_dir: str, run: Dict[str, Any], environment, seed: int):
+  """The evaluation actor of a registered agent's run and its latest checkpoint."""
+  entry = registry.get_agent(run["agent"])
+  builder = entry.builder_class(overrides.apply_overrides(entry.config_class, {},
+                                                          run["agent_config"]))
+  checkpointer = checkpointing.Checkpointer(os.path.join(run_dir, "checkpoints"))
+  saved = checkpointer.load_latest()
+  if saved is None:
+    raise checkpointing.CheckpointError(f"run directory {run_dir!r} has no checkpoint yet")
+  networks = builder.make_networks(specs.make_environment_spec(environment))
+  source = StaticVariables({"policy": saved["learner_state"]["policy_params"]})
+  actor = builder.make_actor(builder.make_policy(networks, evaluation=True), source,
+                             jax.random.PRNGKey(seed))
+  return actor, saved
+
+
+def _student_actor(run_dir: str, seed: int):
+  """The deterministic actor (tanh of the mean) of a distilled student (`priorax distill`)."""
+  student = saved_policy.load_saved_policy(run_dir)
+  policy = cloning_acting.make_policy(student.network.apply, noise=0.0)
+  actor = actors.GenericActor(policy, actors.VariableClient(
+      StaticVariables({"policy": student.params}), "policy"), jax.random.PRNGKey(seed))
+  saved = checkpointing.Checkpointer(os.path.join(run_dir, "checkpoints")).load_latest()
+  return actor, saved
+
+
 def evaluate_run(run_dir: str, *, episodes: int, seed: int,
                  video_path: Optional[str] = None) -> Dict[str, Any]:
   """Returns {"mean", "std", "returns", "actor_steps"} of the latest checkpoint's policy."""
@@ -37,19 +66,12 @@ def evaluate_run(run_dir: str, *, episodes: int, seed: int,
   except (OSError, json.JSONDecodeError) as e:
     raise checkpointing.CheckpointError(f"cannot read {config_path} ({e}); is {run_dir!r} a "
                                         f"priorax run directory?") from None
-  entry = registry.get_agent(run["agent"])
-  builder = entry.builder_class(overrides.apply_overrides(entry.config_class, {},
-                                                          run["agent_config"]))
-  checkpointer = checkpointing.Checkpointer(os.path.join(run_dir, "checkpoints"))
-  saved = checkpointer.load_latest()
-  if saved is None:
-    raise checkpointing.CheckpointError(f"run directory {run_dir!r} has no checkpoint yet")
   environment = envs.make_environment(run["env"], seed,
                                       action_repeat=run.get("action_repeat", 1))
-  networks = builder.make_networks(specs.make_environment_spec(environment))
-  source = StaticVariables({"policy": saved["learner_state"]["policy_params"]})
-  actor = builder.make_actor(builder.make_policy(networks, evaluation=True), source,
-                             jax.random.PRNGKey(seed))
+  if run["agent"] == "cloning":
+    actor, saved = _student_actor(run_dir, seed)
+  else:
+    actor, saved = _agent_actor(run_dir, run, environment, seed)
   results = EnvironmentLoop(environment, actor, label="evaluator",
                             should_update=False).run(num_episodes=episodes)
   returns = [r["episode_return"] for r in results]

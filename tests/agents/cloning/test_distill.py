@@ -101,6 +101,9 @@ def test_distill_command_line(expert_run_dir, tmp_path, capsys):
   assert code == 0
   assert "student evaluation return" in capsys.readouterr().out
   assert json.load(open(os.path.join(run_dir, "summary.json")))["method"] == "lfpc"
+  # A student's run directory is evaluated like any trained agent's.
+  assert cli.main(["evaluate", "--run-dir", run_dir, "--episodes", "1"]) == 0
+  assert "checkpoint at 250 steps" in capsys.readouterr().out  # One rollout of 250 actions.
 
 
 @pytest.mark.parametrize("argv,message", [
