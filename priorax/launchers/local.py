@@ -224,8 +224,10 @@ def checkpoint_replay(client: reverb.Client, replay_dir: str) -> None:
 
 
 def record_evaluation(config: ExperimentConfig, logger: loggers.Logger, returns: List[float],
-                      counts: Dict[str, float]) -> Dict[str, Any]:
-  """Logs one evaluation (mean and std of `returns`) and redraws the run's learning curve."""
+                      counts: Dict[str, float], *, x_key: str = "actor_steps",
+                      x_label: str = "environment steps") -> Dict[str, Any]:
+  """Logs one evaluation (mean and std of `returns`) and redraws the run's learning curve
+  against the count `x_key` (learner steps for a run that never acts, e.g. offline)."""
   # Imported here: matplotlib takes a quarter of this module's import time, and the Ray
   # launcher's nodes import this module but never plot.
   from priorax.utils import plotting  # pylint: disable=g-import-not-at-top
@@ -236,7 +238,8 @@ def record_evaluation(config: ExperimentConfig, logger: loggers.Logger, returns:
   logger.write(row)
   plotting.plot_learning_curve(os.path.join(config.run_dir, "logs", "evaluator.csv"),
                                os.path.join(config.run_dir, CURVE_FILE),
-                               f"{config.agent} on {config.environment_name}")
+                               f"{config.agent} on {config.environment_name}", x_key=x_key,
+                               x_label=x_label)
   return row
 
 

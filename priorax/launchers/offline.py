@@ -6,8 +6,9 @@ transitions the online adder stores), then the learner steps on batches from it,
 deterministic policy is evaluated every `eval_every` learner steps. The experiment's step budget
 (`max_actor_steps`) counts learner steps here; no environment step is ever stored.
 
-The run directory is `launchers.local`'s: config.json, logs, checkpoints/, replay/ (the loaded
-dataset is checkpointed with the learner, so a resumed run does not load it again), summary.json.
+The run directory is `launchers.local`'s: config.json, logs, curve.png (evaluation return against
+learner steps), checkpoints/, replay/ (the loaded dataset is checkpointed with the learner, so a
+resumed run does not load it again), summary.json.
 Launching again on the same directory resumes; Ctrl-C or SIGTERM writes a final checkpoint first.
 """
 
@@ -81,10 +82,8 @@ def run_offline(config: local.ExperimentConfig) -> Dict[str, Any]:
 
   def evaluate():
     returns = [r["episode_return"] for r in eval_loop.run(num_episodes=config.eval_episodes)]
-    row = {"learner_steps": counter.get("learner_steps"),
-           "episode_return": float(np.mean(returns)), "episode_return_std": float(np.std(returns)),
-           "episodes": len(returns)}
-    eval_logger.write(row)
+    row = local.record_evaluation(config, eval_logger, returns, counter.get_counts(),
+                                  x_key="learner_steps", x_label="learner steps")
     print(f"[offline] {int(row['learner_steps']):,}/{config.max_actor_steps:,} learner steps | "
           f"eval {row['episode_return']:.1f}", flush=True)
     return row

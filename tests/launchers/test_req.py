@@ -74,6 +74,7 @@ def test_offline_learns_from_dataset_only_and_resumes(tmp_path, capsys):
   assert summary["learner_steps"] == 40 and summary["actor_steps"] == 0
   assert summary["offline_dataset"] == str(dataset)
   assert np.isfinite(summary["final_eval_return"])
+  assert (run_dir / "curve.png").stat().st_size > 0  # Evaluation return against learner steps.
   # Resuming restores the loaded replay from its checkpoint instead of loading it again.
   assert _train(run_dir, 60, "--dataset", str(dataset)) == 0
   out = capsys.readouterr().out
