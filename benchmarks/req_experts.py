@@ -1,6 +1,6 @@
 """Success rate and return of REQ's scripted experts (`priorax.agents.req.experts`).
 
-    python -m benchmarks.req_experts --episodes 100 [--experts bring_ball,lift_brick]
+    python -m benchmarks.req_experts --episodes 100 [--experts bring_ball,lift_brick,stack_bricks]
         [--dataset-dir DIR]
 
 Each expert acts alone (its action executed every step, no noise) in the environment it is made

@@ -50,6 +50,29 @@ def test_lift_brick_expert_goes_through_its_waypoints_and_lifts_the_brick():
   assert height > start_height + 0.05
 
 
+def test_stack_bricks_expert_clicks_the_loose_brick_onto_the_base():
+  # Seed 0 is one of the episodes it succeeds in (about one in ten; benchmarks/req_experts.py).
+  environment = _expert_environment("stack_bricks", "manip:stack_2_bricks_features", seed=0)
+  expert = environment._expert  # pylint: disable=protected-access
+  timestep, phases = environment.reset(), []
+  while not timestep.last():
+    timestep = environment.step(timestep.observation[experts.EXPERT_ACTION_KEY])
+    if not phases or phases[-1] != expert.phase:
+      phases.append(expert.phase)
+  assert phases == ["above", "descend", "grasp", "lift", "carry", "align", "drop", "clear", "fist",
+                    "push", "let_go", "retreat"]
+  assert timestep.reward == pytest.approx(1.0)  # Studs in the holes: the task's full reward.
+  position = environment.physics.named.data.site_xpos
+  stacked = position["duplo2x4_2/bounding_box"] - position["duplo2x4/bounding_box"]
+  np.testing.assert_allclose(stacked, [0.0, 0.0, 0.0192], atol=1e-3)
+
+
+@pytest.mark.parametrize("angle,wrapped", [(0.1, 0.1), (np.pi + 0.1, 0.1), (-np.pi / 2 - 0.1,
+                                                                             np.pi / 2 - 0.1)])
+def test_brick_headings_are_compared_modulo_a_half_turn(angle, wrapped):
+  assert experts._wrap_half_turn(angle) == pytest.approx(wrapped)  # pylint: disable=protected-access
+
+
 def test_expert_restarts_its_waypoints_each_episode():
   environment = _expert_environment("lift_brick", "manip:lift_brick_features")
   expert = environment._expert  # pylint: disable=protected-access
