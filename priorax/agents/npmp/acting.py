@@ -119,3 +119,13 @@ def reference_window(reference: Dict[str, np.ndarray], t: int,
   """Indices of x_{t+1} … x_{t+K} in a reference of T + 1 states, the last repeated past its end."""
   last = len(next(iter(reference.values()))) - 1
   return tuple(min(t + k, last) for k in range(1, num_future_frames + 1))
+
+
+def make_low_level_environment(name: str, seed: int, low_level: str, *,
+                               latent_repeat: int = 1) -> LowLevelWrapper:
+  """Environment `name` at the decoder's control step, seen through the NPMP of run `low_level`
+  (`priorax train --low-level RUN`): the high level's action is z, held `latent_repeat` steps."""
+  from priorax import envs  # pylint: disable=g-import-not-at-top  # Keeps this module env-free.
+  saved = load_npmp(low_level, name="--low-level")
+  environment = envs.make_environment(name, seed, action_repeat=decoder_action_repeat(saved))
+  return LowLevelWrapper(environment, saved, latent_repeat=latent_repeat)

@@ -37,7 +37,9 @@ def library_spec(library: library_lib.Library) -> specs.EnvironmentSpec:
   """The spec of the stored steps: the proprioceptive keys' and actions' shapes (float32), read
   from the first reference episode."""
   path = episodes.episode_paths(library.rollouts_dir(library.skills[0]))[0]
-  (_, first), (action, _) = list(zip(range(2), episodes.read_episode(path)))
+  steps = episodes.read_episode(path)
+  _, first = next(steps)
+  action, _ = next(steps)
   missing = [k for k in library.observation_keys if k not in first.observation]
   if missing:
     raise library_lib.LibraryError(f"{path} lacks the library's observation keys {missing}")
