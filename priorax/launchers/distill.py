@@ -306,16 +306,8 @@ def run_distillation(config: DistillConfig) -> Dict[str, Any]:
     for sig, previous in previous_handlers.items():
       signal.signal(sig, previous)
 
-  try:
-    path = save_checkpoint()
-    print(f"[distill] checkpoint saved: {path}", flush=True)
-  finally:
-    iterator.close(timeout=1.0)  # Before the server stops (see launchers.local).
-    server.stop()
-  if interrupted:
-    print(f"[distill] interrupted at {int(counter.get('learner_steps')):,} learner steps; run the "
-          f"same command again to resume", flush=True)
-    raise KeyboardInterrupt
+  local.end_learner_run("distill", save_checkpoint, iterator, server, interrupted=interrupted,
+                        learner_steps=int(counter.get("learner_steps")))
 
   final = evaluate()
   counts = counter.get_counts()

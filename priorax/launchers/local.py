@@ -215,6 +215,26 @@ def install_interrupt_handlers() -> Dict[int, Any]:
   return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
+def end_learner_run(label: str, save_checkpoint: Callable[[], str], iterator: Any,
+                    server: reverb.Server, *, interrupted: bool, learner_steps: int) -> None:
+  """Ends a run that only steps a learner (offline, distillation): final checkpoint, then the
+  prefetching iterator closed before the server stops (a Reverb sample cannot be interrupted once
+  its server is gone); after Ctrl-C or SIGTERM, says how to resume and re-raises
+  KeyboardInterrupt."""
+  try:
+    path = save_checkpoint()
+    print(f"[{label}] checkpoint saved: {path}", flush=True)
+  finally:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+      close(timeout=1.0)
+    server.stop()
+  if interrupted:
+    print(f"[{label}] interrupted at {learner_steps:,} learner steps; run the same command again "
+          f"to resume", flush=True)
+    raise KeyboardInterrupt
+
+
 def checkpoint_replay(client: reverb.Client, replay_dir: str) -> None:
   """Checkpoints the Reverb server into `replay_dir` and deletes all but the newest checkpoint."""
   replay.checkpoint(client)

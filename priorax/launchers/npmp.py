@@ -169,18 +169,8 @@ def run_npmp(config: NPMPRunConfig) -> Dict[str, Any]:
   finally:
     for sig, previous in previous_handlers.items():
       signal.signal(sig, previous)
-  try:
-    path = save_checkpoint()
-    print(f"[npmp] checkpoint saved: {path}", flush=True)
-  finally:
-    close = getattr(iterator, "close", None)
-    if close is not None:
-      close(timeout=1.0)
-    server.stop()
-  if interrupted:
-    print(f"[npmp] interrupted at {int(counter.get('learner_steps')):,} learner steps; run the "
-          f"same command again to resume", flush=True)
-    raise KeyboardInterrupt
+  local.end_learner_run("npmp", save_checkpoint, iterator, server, interrupted=interrupted,
+                        learner_steps=int(counter.get("learner_steps")))
   summary = {"agent": acting.AGENT, "library": experiment.run_description["library"],
              "skills": experiment.run_description["skills"], "seed": config.seed,
              "learner_steps": int(counter.get("learner_steps")),

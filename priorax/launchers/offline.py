@@ -105,18 +105,8 @@ def run_offline(config: local.ExperimentConfig) -> Dict[str, Any]:
   finally:
     for sig, previous in previous_handlers.items():
       signal.signal(sig, previous)
-  try:
-    path = save_checkpoint()
-    print(f"[offline] checkpoint saved: {path}", flush=True)
-  finally:
-    close = getattr(iterator, "close", None)
-    if close is not None:
-      close(timeout=1.0)
-    server.stop()
-  if interrupted:
-    print(f"[offline] interrupted at {int(counter.get('learner_steps')):,} learner steps; run the "
-          f"same command again to resume", flush=True)
-    raise KeyboardInterrupt
+  local.end_learner_run("offline", save_checkpoint, iterator, server, interrupted=interrupted,
+                        learner_steps=int(counter.get("learner_steps")))
 
   final = evaluate()
   summary = {

@@ -82,7 +82,10 @@ def test_library_to_npmp_to_tracking_to_reuse(tiny_library, tmp_path, capsys):
   assert os.path.exists(os.path.join(run, "logs", "learner.csv"))
 
   # One-shot tracking of the held-out skill, from the reference's own start state.
-  assert cli.main(["npmp-track", "--run-dir", run, "--skill", "damped", "--episode", "1"]) == 0
+  video = str(tmp_path / "tracked.mp4")
+  assert cli.main(["npmp-track", "--run-dir", run, "--skill", "damped", "--episode", "1",
+                   "--video", video]) == 0
+  assert os.path.getsize(video) > 0 and f"video: {video}" in capsys.readouterr().out
   with open(os.path.join(run, "tracking", "damped_1.json")) as f:
     result = json.load(f)
   assert result["held_out"] and result["matched_initial_state"] and result["seed"] == 3
