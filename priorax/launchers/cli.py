@@ -437,9 +437,11 @@ def _npmp(args) -> int:
       library=args.library, run_dir=args.run_dir, agent_config=agent_config, skills=skills,
       seed=args.seed, steps=args.steps, checkpoint_every_s=args.checkpoint_every_s,
       log_every_s=args.log_every_s))
+  last = summary["last_logged_metrics"]
   print(f"trained {summary['learner_steps']:,} learner steps on {len(summary['skills'])} skills "
-        f"({summary['transitions']:,} expert transitions); final loss "
-        f"{summary['final_metrics'].get('loss', float('nan')):.3f}")
+        f"({summary['transitions']:,} expert transitions); loss "
+        f"{last.get('loss', float('nan')):.3f} at learner step "
+        f"{int(last.get('learner_steps', 0)):,}")
   return 0
 
 
@@ -484,9 +486,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   from priorax.utils import checkpointing
   from priorax.experts import library
   bad_input = (overrides.ConfigError, episodes.DatasetError, agent_registry.UnknownAgentError,
-               library.LibraryError,
-               env_registry.UnknownEnvironmentError, checkpointing.CheckpointError,
-               local.RunDirectoryError, rendering.RenderingUnavailableError)
+               library.LibraryError, env_registry.UnknownEnvironmentError,
+               checkpointing.CheckpointError, local.RunDirectoryError,
+               rendering.RenderingUnavailableError)
   command = {"train": _train, "launch": _launch, "evaluate": _evaluate, "distill": _distill,
              "npmp": _npmp, "npmp-track": _npmp_track, "list": _list}[args.command]
   try:

@@ -175,7 +175,8 @@ def run_npmp(config: NPMPRunConfig) -> Dict[str, Any]:
              "skills": experiment.run_description["skills"], "seed": config.seed,
              "learner_steps": int(counter.get("learner_steps")),
              "transitions": experiment.run_description["transitions"],
-             "final_metrics": {k: float(v) for k, v in logger.last.items()}}
+             # The learner's last logged row (rows are throttled to one per log_every_s).
+             "last_logged_metrics": {k: float(v) for k, v in logger.last.items()}}
   with open(os.path.join(run_dir, local.SUMMARY_FILE), "w") as f:
     json.dump(summary, f, indent=2)
   return summary

@@ -89,7 +89,8 @@ class NPMPNetworks:
 
 def make_networks(observation_shapes: dict, action_size: int,
                   config: config_lib.NPMPConfig) -> NPMPNetworks:
-  """Builds the encoder and decoder for proprioceptive keys of `observation_shapes` (key -> shape)."""
+  """Builds the encoder and decoder for the proprioceptive keys `observation_shapes` (key ->
+  shape) and D = `action_size`."""
   keys = tuple(sorted(observation_shapes))
   feature_size = int(sum(np.prod(shape, dtype=int) for shape in observation_shapes.values()))
 

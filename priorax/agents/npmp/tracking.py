@@ -47,7 +47,8 @@ def load_reference(library: library_lib.Library, skill: library_lib.Skill,
     raise library_lib.LibraryError(f"skill {skill.name!r} has {len(paths)} reference episodes; "
                                    f"episode {episode} does not exist")
   steps = list(episodes.read_episode(paths[episode]))
-  observations = {k: np.stack([t.observation[k] for _, t in steps]) for k in steps[0][1].observation}
+  observations = {k: np.stack([t.observation[k] for _, t in steps])
+                  for k in steps[0][1].observation}
   return Reference(observations=observations,
                    actions=np.stack([a for a, _ in steps[1:]]),
                    episode_return=float(sum(float(t.reward) for _, t in steps[1:])))

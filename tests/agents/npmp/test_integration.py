@@ -1,5 +1,6 @@
-"""A tiny library of two experts → NPMP through Reverb (with LFPC, resumed) → one-shot tracking
-of the held-out skill → reuse of the frozen decoder by kl_svg0 on a new task, all through the CLI."""
+"""A tiny library of two experts → NPMP through Reverb (with LFPC, resumed) → one-shot
+tracking of the held-out skill → reuse of the frozen decoder by kl_svg0 on a new task, all
+through the CLI."""
 
 import json
 import os
@@ -77,8 +78,8 @@ def test_library_to_npmp_to_tracking_to_reuse(tiny_library, tmp_path, capsys):
   assert "resumed from" in out and "trained 30 learner steps on 1 skills" in out
   with open(os.path.join(run, "summary.json")) as f:
     summary = json.load(f)
-  assert np.isfinite(summary["final_metrics"]["loss"])
-  assert summary["final_metrics"]["lfpc_nll"] != 0.0  # The LFPC data went through Reverb.
+  assert np.isfinite(summary["last_logged_metrics"]["loss"])
+  assert summary["last_logged_metrics"]["lfpc_nll"] != 0.0  # The LFPC data went through Reverb.
   assert os.path.exists(os.path.join(run, "logs", "learner.csv"))
 
   # One-shot tracking of the held-out skill, from the reference's own start state.
