@@ -158,8 +158,10 @@ def run_npmp(config: NPMPRunConfig) -> Dict[str, Any]:
         row = logger.last
         metrics = " | ".join(f"{k} {row[k]:.3f}" for k in ("loss", "nll", "kl", "action_mse")
                              if k in row)
+        logged = f" (logged at step {int(row['learner_steps']):,})" if row else ""
         print(f"[npmp] {steps:,}/{config.steps:,} learner steps | "
-              f"{(steps - last_steps) / (now - last_print):.0f} updates/s | {metrics}", flush=True)
+              f"{(steps - last_steps) / (now - last_print):.0f} updates/s | {metrics}{logged}",
+              flush=True)
         last_print, last_steps = now, steps
       if now - last_checkpoint >= config.checkpoint_every_s:
         save_checkpoint()
