@@ -92,6 +92,8 @@ def test_library_to_npmp_to_tracking_to_reuse(tiny_library, tmp_path, capsys):
   assert result["held_out"] and result["matched_initial_state"] and result["seed"] == 3
   assert result["steps"] == 100 and np.isfinite(result["return_fraction"])
   assert result["reference_return"] > 0
+  assert cli.main(["evaluate", "--run-dir", run]) == 2
+  assert "npmp-track" in capsys.readouterr().err
 
   # Reuse: kl_svg0's action is the latent of the frozen decoder, on a task the library lacks.
   high = str(tmp_path / "reuse")
