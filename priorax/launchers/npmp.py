@@ -18,7 +18,6 @@ perturbations are seeded by the run's seed), which costs seconds, not a copy of 
 import dataclasses
 import json
 import os
-import signal
 import time
 from typing import Any, Dict, Optional, Tuple
 
@@ -145,11 +144,10 @@ def run_npmp(config: NPMPRunConfig) -> Dict[str, Any]:
     return checkpointer.save(int(counter.get("learner_steps")), {
         "learner_state": learner.save()._asdict(), "counts": counter.save()})
 
-  previous_handlers = local.install_interrupt_handlers()
-  last_checkpoint = last_print = time.time()
+  periodic = local.PeriodicCheckpoint(save_checkpoint, config.checkpoint_every_s)
+  last_print = time.time()
   last_steps = int(counter.get("learner_steps"))
-  interrupted = False
-  try:
+  with local.Interruptible() as block:
     while counter.get("learner_steps") < config.steps:
       learner.step()
       now = time.time()
@@ -163,15 +161,8 @@ def run_npmp(config: NPMPRunConfig) -> Dict[str, Any]:
               f"{(steps - last_steps) / (now - last_print):.0f} updates/s | {metrics}{logged}",
               flush=True)
         last_print, last_steps = now, steps
-      if now - last_checkpoint >= config.checkpoint_every_s:
-        save_checkpoint()
-        last_checkpoint = time.time()
-  except KeyboardInterrupt:
-    interrupted = True
-  finally:
-    for sig, previous in previous_handlers.items():
-      signal.signal(sig, previous)
-  local.end_learner_run("npmp", save_checkpoint, iterator, server, interrupted=interrupted,
+      periodic.maybe_save()
+  local.end_learner_run("npmp", save_checkpoint, iterator, server, interrupted=block.interrupted,
                         learner_steps=int(counter.get("learner_steps")))
   summary = {"agent": acting.AGENT, "library": experiment.run_description["library"],
              "skills": experiment.run_description["skills"], "seed": config.seed,
