@@ -8,6 +8,9 @@
     priorax evaluate --run-dir runs/x --episodes 10 [--video policy.mp4]
     priorax distill --expert runs/x --method apc --rollouts 5 --run-dir runs/student
     priorax stream --learner independent,finetune_previous --stream tiny --run-dir runs/s
+    priorax npmp --library LIB --run-dir runs/npmp [--skills a,b] [--steps N] [--set lfpc=true]
+    priorax npmp-track --run-dir runs/npmp --skill NAME [--video tracked.mp4]
+    priorax train --agent kl_svg0 --env skill:walker-goto_6 --low-level runs/npmp --run-dir runs/h
     priorax list {agents,envs}
 
 Bad input (unknown agent, environment or config field, a wrongly typed value, a negative step
@@ -112,6 +115,10 @@ def make_parser() -> argparse.ArgumentParser:
   train.add_argument("--expert", metavar="NAME",
                      help="a scripted expert whose action every observation carries (agent req: "
                      "intertwined exploration and expert regression); e.g. lift_brick")
+  train.add_argument("--low-level", metavar="NPMP_RUN_DIR",
+                     help="reuse motor primitives: the agent's action is the latent z (scaled to "
+                     "±3) of the frozen decoder of this `priorax npmp` run, which acts at the "
+                     "library's action repeat; --action-repeat then counts decoder steps per z")
   train.add_argument("--dataset", metavar="DIR",
                      help="offline mode (agent req): learn only from the episodes in DIR; "
                      "--steps then counts learner steps")
@@ -171,6 +178,35 @@ def make_parser() -> argparse.ArgumentParser:
   launch.add_argument("--actor-cpus", type=_positive_float, default=1.0,
                       help="CPUs each actor reserves")
 
+  npmp = commands.add_parser(
+      "npmp", help="distil an expert library into neural probabilistic motor primitives",
+      description="Train an NPMP (encoder, AR(1) latent prior, decoder) offline on the reference "
+      "episodes of an expert library (priorax library), through an embedded Reverb server. "
+      "Re-running on a run directory with a checkpoint resumes it.")
+  npmp.add_argument("--library", required=True, metavar="DIR", help="the expert library")
+  npmp.add_argument("--run-dir", required=True, help="directory for logs and checkpoints")
+  npmp.add_argument("--skills", metavar="A,B,...",
+                    help="train on these skills only (default: all; the rest are held out)")
+  npmp.add_argument("--steps", type=_positive_int, default=10_000, help="learner steps")
+  npmp.add_argument("--seed", type=_non_negative_int, default=0)
+  npmp.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                    help="override an NPMPConfig field, e.g. --set lfpc=true (repeatable)")
+  npmp.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
+  npmp.add_argument("--log-every-s", type=_positive_float, default=5.0)
+
+  npmp_track = commands.add_parser(
+      "npmp-track", help="one-shot tracking of a library skill by a trained NPMP",
+      description="Run the NPMP's encoder on a reference episode of a skill and its decoder in "
+      "closed loop in that skill's environment; print the return fraction against the reference.")
+  npmp_track.add_argument("--run-dir", required=True, help="a `priorax npmp` run directory")
+  npmp_track.add_argument("--skill", required=True, help="a skill of the library")
+  npmp_track.add_argument("--library", metavar="DIR", help="default: the run's library")
+  npmp_track.add_argument("--episode", type=_non_negative_int, default=0,
+                          help="which reference episode of the skill")
+  npmp_track.add_argument("--seed", type=_non_negative_int, default=0,
+                          help="environment seed if none reproduces the reference's start")
+  npmp_track.add_argument("--video", metavar="FILE.mp4", help="also record the tracking")
+
   stream = commands.add_parser("stream", add_help=False,
                                help="run supervised-stream learners over a task stream "
                                "(priorax stream --help)")
@@ -226,8 +262,10 @@ def _experiment_config(args, default_overrides: Optional[Dict[str, str]] = None)
       checkpoint_every_s=args.checkpoint_every_s,
       log_every_s=args.log_every_s,
       video=args.video,
-      run_description={"action_repeat": action_repeat, **({"expert": args.expert}
-                                                          if getattr(args, "expert", None) else {})})
+      run_description={"action_repeat": action_repeat,
+                       **({"expert": args.expert} if getattr(args, "expert", None) else {}),
+                       **({"low_level": args.low_level} if getattr(args, "low_level", None)
+                          else {})})
 
 
 def _train(args) -> int:
@@ -341,6 +379,15 @@ def _environment_factory(args):
   """seed -> the environment of `train`, carrying the expert's actions with `--expert`."""
   from priorax import envs
   expert_name = getattr(args, "expert", None)
+  low_level = getattr(args, "low_level", None)
+  if low_level:
+    from priorax.agents.npmp import acting as npmp_acting
+    if expert_name:
+      from priorax.launchers import overrides
+      raise overrides.ConfigError("--low-level and --expert cannot be combined")
+    npmp_acting.make_low_level_environment(args.env, args.seed, low_level)  # Fails now if bad.
+    return lambda seed: npmp_acting.make_low_level_environment(
+        args.env, seed, low_level, latent_repeat=args.action_repeat)
   if expert_name:
     from priorax.agents.req import experts
     from priorax.launchers import overrides
@@ -365,6 +412,48 @@ def _evaluate(args) -> int:
                                    video_path=args.video)
   print(f"evaluation return: {result['mean']:.1f} ± {result['std']:.1f} over {args.episodes} "
         f"episodes (checkpoint at {result['actor_steps']:,} steps)")
+  if args.video:
+    print(f"video: {args.video}")
+  return 0
+
+
+def _npmp(args) -> int:
+  from priorax.agents import npmp
+  from priorax.experts import library
+  from priorax.launchers import local
+  from priorax.launchers import npmp as npmp_launcher
+  from priorax.launchers import overrides
+  skills = tuple(s.strip() for s in args.skills.split(",") if s.strip()) if args.skills else None
+  config_path = os.path.join(args.run_dir, local.CONFIG_FILE)
+  if os.path.exists(config_path):
+    # Resuming: start from the saved config, so only flags given again need to match it.
+    with open(config_path) as f:
+      base = json.load(f).get("agent_config")
+  else:
+    base = dataclasses.asdict(npmp.NPMPConfig.for_body(library.load_library(args.library).body))
+  agent_config = overrides.apply_overrides(npmp.NPMPConfig,
+                                           overrides.parse_assignments(args.overrides), base)
+  summary = npmp_launcher.run_npmp(npmp_launcher.NPMPRunConfig(
+      library=args.library, run_dir=args.run_dir, agent_config=agent_config, skills=skills,
+      seed=args.seed, steps=args.steps, checkpoint_every_s=args.checkpoint_every_s,
+      log_every_s=args.log_every_s))
+  last = summary["last_logged_metrics"]
+  print(f"trained {summary['learner_steps']:,} learner steps on {len(summary['skills'])} skills "
+        f"({summary['transitions']:,} expert transitions); loss "
+        f"{last.get('loss', float('nan')):.3f} at learner step "
+        f"{int(last.get('learner_steps', 0)):,}")
+  return 0
+
+
+def _npmp_track(args) -> int:
+  from priorax.launchers import npmp as npmp_launcher
+  result = npmp_launcher.run_tracking(args.run_dir, args.skill, library=args.library,
+                                      episode=args.episode, seed=args.seed, video_path=args.video)
+  start = "same start state" if result["matched_initial_state"] else f"seed {result['seed']}"
+  print(f"tracking {result['skill']} episode {result['episode']} "
+        f"({'held out' if result['held_out'] else 'trained on'}, {start}): return "
+        f"{result['tracked_return']:.1f} / reference {result['reference_return']:.1f} = "
+        f"{result['return_fraction']:.3f} over {result['steps']} steps")
   if args.video:
     print(f"video: {args.video}")
   return 0
@@ -395,11 +484,13 @@ def main(argv: Optional[List[str]] = None) -> int:
   from priorax.launchers import overrides
   from priorax.replay import episodes
   from priorax.utils import checkpointing
+  from priorax.experts import library
   bad_input = (overrides.ConfigError, episodes.DatasetError, agent_registry.UnknownAgentError,
-               env_registry.UnknownEnvironmentError, checkpointing.CheckpointError,
-               local.RunDirectoryError, rendering.RenderingUnavailableError)
+               library.LibraryError, env_registry.UnknownEnvironmentError,
+               checkpointing.CheckpointError, local.RunDirectoryError,
+               rendering.RenderingUnavailableError)
   command = {"train": _train, "launch": _launch, "evaluate": _evaluate, "distill": _distill,
-             "list": _list}[args.command]
+             "npmp": _npmp, "npmp-track": _npmp_track, "list": _list}[args.command]
   try:
     return command(args)
   except bad_input as e:

@@ -18,8 +18,6 @@ a `kl_svg0` policy, so the run directory serves as a fixed prior (`agents.saved_
 import dataclasses
 import json
 import os
-import signal
-import time
 from typing import Any, Callable, Dict, List, NamedTuple
 
 import dm_env
@@ -283,39 +281,22 @@ def run_distillation(config: DistillConfig) -> Dict[str, Any]:
           f"(expert probability {plan.beta}), {count:,} states × {c.group_size} in replay; "
           f"{int(counter.get('actor_steps')):,} agent steps so far", flush=True)
 
-  previous_handlers = local.install_interrupt_handlers()
-  interrupted = False
-  last_checkpoint = time.time()
-  try:
+  periodic = local.PeriodicCheckpoint(save_checkpoint, config.checkpoint_every_s)
+  with local.Interruptible() as block:
     for index, plan in enumerate(rounds):
       if index >= counter.get("rounds"):
         collect(index, plan)
-        save_checkpoint()
-        last_checkpoint = time.time()
+        periodic.save()
       while counter.get("learner_steps") < plan.updates_until:
         learner.step()
         steps = int(counter.get("learner_steps"))
         if steps % config.eval_every == 0 and steps < total_updates:
           evaluate()
-        if time.time() - last_checkpoint >= config.checkpoint_every_s:
-          save_checkpoint()
-          last_checkpoint = time.time()
-  except KeyboardInterrupt:
-    interrupted = True
-  finally:
-    for sig, previous in previous_handlers.items():
-      signal.signal(sig, previous)
+        periodic.maybe_save()
 
-  try:
-    path = save_checkpoint()
-    print(f"[distill] checkpoint saved: {path}", flush=True)
-  finally:
-    iterator.close(timeout=1.0)  # Before the server stops (see launchers.local).
-    server.stop()
-  if interrupted:
-    print(f"[distill] interrupted at {int(counter.get('learner_steps')):,} learner steps; run the "
-          f"same command again to resume", flush=True)
-    raise KeyboardInterrupt
+  local.end_learner_run("distill", save_checkpoint, iterator, server,
+                        interrupted=block.interrupted,
+                        learner_steps=int(counter.get("learner_steps")))
 
   final = evaluate()
   counts = counter.get_counts()

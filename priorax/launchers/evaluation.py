@@ -66,8 +66,17 @@ def evaluate_run(run_dir: str, *, episodes: int, seed: int,
   except (OSError, json.JSONDecodeError) as e:
     raise checkpointing.CheckpointError(f"cannot read {config_path} ({e}); is {run_dir!r} a "
                                         f"priorax run directory?") from None
-  environment = envs.make_environment(run["env"], seed,
-                                      action_repeat=run.get("action_repeat", 1))
+  if run.get("agent") == "npmp":
+    raise checkpointing.CheckpointError(
+        f"{run_dir!r} holds motor primitives (priorax npmp), not a policy for one task: evaluate "
+        f"them with `priorax npmp-track --run-dir {run_dir} --skill NAME`")
+  if run.get("low_level"):  # A high level over NPMP motor primitives (`train --low-level`).
+    from priorax.agents.npmp import acting as npmp_acting
+    environment = npmp_acting.make_low_level_environment(
+        run["env"], seed, run["low_level"], latent_repeat=run.get("action_repeat", 1))
+  else:
+    environment = envs.make_environment(run["env"], seed,
+                                        action_repeat=run.get("action_repeat", 1))
   if run["agent"] == "cloning":
     actor, saved = _student_actor(run_dir, seed)
   else:

@@ -215,6 +215,63 @@ def install_interrupt_handlers() -> Dict[int, Any]:
   return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
+class Interruptible:
+  """A `with` block in which Ctrl-C and SIGTERM raise KeyboardInterrupt in the main thread
+  (`install_interrupt_handlers`); the interrupt ends the block without propagating and sets
+  `interrupted`, so the caller can still write its final checkpoint. Handlers are restored on
+  exit."""
+
+  def __enter__(self) -> "Interruptible":
+    self._previous = install_interrupt_handlers()
+    self.interrupted = False
+    return self
+
+  def __exit__(self, exc_type, exc, traceback) -> bool:
+    for sig, previous in self._previous.items():
+      signal.signal(sig, previous)
+    self.interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+    return self.interrupted
+
+
+class PeriodicCheckpoint:
+  """Calls `save` once `period_s` seconds have passed since its last call (or since creation)."""
+
+  def __init__(self, save: Callable[[], str], period_s: float):
+    self._save = save
+    self._period_s = period_s
+    self._last = time.time()
+
+  def save(self) -> str:
+    """Saves now and restarts the period."""
+    path = self._save()
+    self._last = time.time()
+    return path
+
+  def maybe_save(self) -> None:
+    if time.time() - self._last >= self._period_s:
+      self.save()
+
+
+def end_learner_run(label: str, save_checkpoint: Callable[[], str], iterator: Any,
+                    server: reverb.Server, *, interrupted: bool, learner_steps: int) -> None:
+  """Ends a run that only steps a learner (offline, distillation): final checkpoint, then the
+  prefetching iterator closed before the server stops (a Reverb sample cannot be interrupted once
+  its server is gone); after Ctrl-C or SIGTERM, says how to resume and re-raises
+  KeyboardInterrupt."""
+  try:
+    path = save_checkpoint()
+    print(f"[{label}] checkpoint saved: {path}", flush=True)
+  finally:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+      close(timeout=1.0)
+    server.stop()
+  if interrupted:
+    print(f"[{label}] interrupted at {learner_steps:,} learner steps; run the same command again "
+          f"to resume", flush=True)
+    raise KeyboardInterrupt
+
+
 def checkpoint_replay(client: reverb.Client, replay_dir: str) -> None:
   """Checkpoints the Reverb server into `replay_dir` and deletes all but the newest checkpoint."""
   replay.checkpoint(client)

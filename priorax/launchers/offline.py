@@ -14,8 +14,6 @@ Launching again on the same directory resumes; Ctrl-C or SIGTERM writes a final 
 
 import json
 import os
-import signal
-import time
 from typing import Any, Dict
 
 import jax
@@ -88,35 +86,17 @@ def run_offline(config: local.ExperimentConfig) -> Dict[str, Any]:
           f"eval {row['episode_return']:.1f}", flush=True)
     return row
 
-  previous_handlers = local.install_interrupt_handlers()
-  last_checkpoint = time.time()
-  interrupted = False
-  try:
+  periodic = local.PeriodicCheckpoint(save_checkpoint, config.checkpoint_every_s)
+  with local.Interruptible() as block:
     while counter.get("learner_steps") < config.max_actor_steps:
       learner.step()
       steps = int(counter.get("learner_steps"))
       if steps % config.eval_every == 0 and steps < config.max_actor_steps:
         evaluate()
-      if time.time() - last_checkpoint >= config.checkpoint_every_s:
-        save_checkpoint()
-        last_checkpoint = time.time()
-  except KeyboardInterrupt:
-    interrupted = True
-  finally:
-    for sig, previous in previous_handlers.items():
-      signal.signal(sig, previous)
-  try:
-    path = save_checkpoint()
-    print(f"[offline] checkpoint saved: {path}", flush=True)
-  finally:
-    close = getattr(iterator, "close", None)
-    if close is not None:
-      close(timeout=1.0)
-    server.stop()
-  if interrupted:
-    print(f"[offline] interrupted at {int(counter.get('learner_steps')):,} learner steps; run the "
-          f"same command again to resume", flush=True)
-    raise KeyboardInterrupt
+      periodic.maybe_save()
+  local.end_learner_run("offline", save_checkpoint, iterator, server,
+                        interrupted=block.interrupted,
+                        learner_steps=int(counter.get("learner_steps")))
 
   final = evaluate()
   summary = {

@@ -21,12 +21,14 @@ HIDDEN = (16, 16)
 EXPERT_STD = 0.1
 
 
-def write_expert_run(run_dir: str, seed: int = 0, steps: int = 400) -> None:
-  """Writes config.json and a checkpoint holding the fitted policy, as `priorax train` would."""
+def write_expert_run(run_dir: str, seed: int = 0, steps: int = 400,
+                     target_expert: experts.Expert | None = None) -> None:
+  """Writes config.json and a checkpoint holding the policy fitted to `target_expert` (default:
+  the scripted PD controller), as `priorax train` would."""
   config = kl_svg0.KLSVG0Config(policy_hidden_sizes=HIDDEN, critic_hidden_sizes=HIDDEN)
   network = policies.make_gaussian_policy(2, HIDDEN, layer_norm=config.layer_norm,
                                           min_scale=config.min_scale)
-  scripted = experts.make_scripted_expert(ENV)
+  scripted = target_expert or experts.make_scripted_expert(ENV)
   rng = np.random.default_rng(seed)
   observation = {"position": rng.uniform(-0.3, 0.3, (1024, 2)).astype(np.float32),
                  "velocity": rng.uniform(-1.0, 1.0, (1024, 2)).astype(np.float32)}
