@@ -8,6 +8,7 @@
     priorax evaluate --run-dir runs/x --episodes 10 [--video policy.mp4]
     priorax distill --expert runs/x --method apc --rollouts 5 --run-dir runs/student
     priorax stream --learner independent,finetune_previous --stream tiny --run-dir runs/s
+    priorax library --body walker --skills stand,speed_1 --steps 100000 --out libraries/walker
     priorax list {agents,envs}
 
 Bad input (unknown agent, environment or config field, a wrongly typed value, a negative step
@@ -170,6 +171,29 @@ def make_parser() -> argparse.ArgumentParser:
                       help="GPUs the learner requests")
   launch.add_argument("--actor-cpus", type=_positive_float, default=1.0,
                       help="CPUs each actor reserves")
+
+  library = commands.add_parser(
+      "library", help="train a library of single-skill experts and record their rollouts",
+      description="Train one kl_svg0 expert per skill (environment skill:<body>-<skill>), roll "
+      "out its mean action and index both in OUT/library.json. Re-running on the same --out "
+      "skips finished skills and resumes an interrupted one.")
+  library.add_argument("--body", required=True, help="walker, cheetah or humanoid")
+  library.add_argument("--skills", metavar="A,B,...",
+                       help="skills of the body, in order (default: the body's default set; "
+                       "priorax list envs shows skill:<body>-<skill>)")
+  library.add_argument("--out", required=True, help="the library directory")
+  library.add_argument("--steps", type=_positive_int, default=100_000,
+                       help="environment steps (agent steps) of each expert's training")
+  library.add_argument("--episodes", type=_positive_int, default=10,
+                       help="reference episodes rolled out per skill")
+  library.add_argument("--rollout-noise", type=_non_negative_float, default=0.0,
+                       help="std of Gaussian noise on the expert's mean action in rollouts")
+  library.add_argument("--action-repeat", type=_positive_int, default=2)
+  library.add_argument("--seed", type=_non_negative_int, default=0)
+  library.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="NAME=VALUE", help="override a kl_svg0 config field (repeatable)")
+  library.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
+  library.add_argument("--log-every-s", type=_positive_float, default=30.0)
 
   stream = commands.add_parser("stream", add_help=False,
                                help="run supervised-stream learners over a task stream "
@@ -370,6 +394,21 @@ def _evaluate(args) -> int:
   return 0
 
 
+def _library(args) -> int:
+  from priorax.experts import builder
+  from priorax.launchers import overrides
+  config = builder.LibraryConfig(
+      body=args.body, out=args.out, skills=builder.parse_skills(args.body, args.skills),
+      steps=args.steps, episodes=args.episodes, rollout_noise=args.rollout_noise,
+      action_repeat=args.action_repeat, seed=args.seed,
+      agent_overrides=overrides.parse_assignments(args.overrides),
+      checkpoint_every_s=args.checkpoint_every_s, log_every_s=args.log_every_s)
+  library = builder.build_library(config)
+  print(f"library {library.path} ({library.body}, {len(library.skills)} skills):")
+  print(builder.describe(library))
+  return 0
+
+
 def _list(args) -> int:
   if args.what == "agents":
     from priorax.agents import registry
@@ -393,13 +432,14 @@ def main(argv: Optional[List[str]] = None) -> int:
   from priorax.agents import registry as agent_registry
   from priorax.launchers import local
   from priorax.launchers import overrides
+  from priorax.experts import library as expert_library
   from priorax.replay import episodes
   from priorax.utils import checkpointing
-  bad_input = (overrides.ConfigError, episodes.DatasetError, agent_registry.UnknownAgentError,
+  bad_input = (overrides.ConfigError, episodes.DatasetError, expert_library.LibraryError, agent_registry.UnknownAgentError,
                env_registry.UnknownEnvironmentError, checkpointing.CheckpointError,
                local.RunDirectoryError, rendering.RenderingUnavailableError)
   command = {"train": _train, "launch": _launch, "evaluate": _evaluate, "distill": _distill,
-             "list": _list}[args.command]
+             "library": _library, "list": _list}[args.command]
   try:
     return command(args)
   except bad_input as e:
