@@ -11,6 +11,7 @@ rendering.configure_gl_backend()
 # pylint: disable=g-import-not-at-top,g-bad-import-order,wrong-import-position
 from priorax.envs import control_suite
 from priorax.envs import families
+from priorax.envs import locomotion
 from priorax.envs import manipulation
 from priorax.envs import meta
 from priorax.envs import registry
@@ -34,3 +35,4 @@ registry.register(meta.PREFIX, meta.load, meta.list_names)
 registry.register(families.PREFIX, families.load, families.list_names)
 registry.register(manipulation.PREFIX, manipulation.load, manipulation.list_names)
 registry.register(skills.PREFIX, skills.load, skills.list_names)
+registry.register(locomotion.PREFIX, locomotion.load, locomotion.list_names)

@@ -3,7 +3,9 @@
     priorax library --body walker --out libraries/walker [--skills speed_1,stand] [--steps N]
         [--episodes E] [--set batch_size=128 ...]
 
-For each skill `s` (an environment `skill:<body>-<s>`, see `priorax.envs.skills`), in order:
+For each skill `s` (an environment `skill:<body>-<s>`, see `priorax.envs.skills`; for the body
+`cmu_humanoid`, `loco:cmu_humanoid-<s>` with `s` = `track_<clip>`, tracking a clip of dm_control's
+CMU mocap file when it is present, see `priorax.envs.locomotion`), in order:
 
 1. train an expert with the local launcher into `OUT/<s>/run` (`priorax.launchers.local`; an
    interrupted run resumes from its checkpoint), measuring the process's CPU time;
@@ -33,6 +35,8 @@ import numpy as np
 from priorax import envs
 from priorax.agents import registry as agent_registry
 from priorax.agents.cloning import experts
+from priorax.envs import locomotion
+from priorax.envs import registry as env_registry
 from priorax.envs import skills as skill_envs
 from priorax.experts import library as library_format
 from priorax.launchers import local
@@ -48,6 +52,39 @@ DEFAULT_SKILLS: Dict[str, Tuple[str, ...]] = {
     "humanoid": ("stand", "speed_1"),
 }
 _CPU_FILE = "cpu_seconds.json"
+# Default tracking skills of the CMU humanoid: these walking clips, when the mocap file has them.
+_DEFAULT_CLIPS = ("CMU_016_22", "CMU_016_23", "CMU_047_01", "CMU_069_01")
+BODIES = (*skill_envs.BODIES, locomotion.BODY)
+
+
+def environment_name(body: str, skill: str) -> str:
+  """The registry name of a body's skill: `skill:<body>-<skill>` or `loco:cmu_humanoid-<skill>`."""
+  if body == locomotion.BODY:
+    return f"{locomotion.PREFIX}:{body}-{skill}"
+  return skill_envs.environment_name(body, skill)
+
+
+def observation_keys(body: str) -> Tuple[str, ...]:
+  """The proprioceptive keys every skill of `body` observes."""
+  if body == locomotion.BODY:
+    return locomotion.PROPRIOCEPTION_KEYS
+  return skill_envs.BODIES[body].observation_keys
+
+
+def _check_skill(body: str, skill: str) -> None:
+  """Raises UnknownEnvironmentError (or, without the mocap file, LibraryError) for a bad skill."""
+  name = environment_name(body, skill)
+  if body != locomotion.BODY:
+    skill_envs.parse_name(name)
+    return
+  if not skill.startswith(locomotion.TRACK):
+    raise overrides.ConfigError(f"skill {skill!r}: the {body} library is made of mocap tracking "
+                                f"skills {locomotion.TRACK}<clip>")
+  if locomotion.find_mocap_file() is None:
+    raise library_format.LibraryError(locomotion.missing_mocap_message())
+  if name not in locomotion.list_names():
+    raise env_registry.unknown_environment_error(f"Unknown clip {skill!r}", name,
+                                                 locomotion.list_names())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,15 +118,14 @@ class LibraryConfig:
   log_every_s: float = 30.0
 
   def __post_init__(self):
-    if self.body not in skill_envs.BODIES:
-      raise overrides.ConfigError(f"unknown body {self.body!r}; bodies: "
-                                  f"{', '.join(skill_envs.BODIES)}")
+    if self.body not in BODIES:
+      raise overrides.ConfigError(f"unknown body {self.body!r}; bodies: {', '.join(BODIES)}")
     if not self.skills:
       raise overrides.ConfigError("no skills given")
     if len(set(self.skills)) != len(self.skills):
       raise overrides.ConfigError(f"skills repeat: {list(self.skills)}")
     for skill in self.skills:
-      skill_envs.parse_name(skill_envs.environment_name(self.body, skill))
+      _check_skill(self.body, skill)
     for name in ("steps", "episodes", "action_repeat", "eval_episodes"):
       if getattr(self, name) < 1:
         raise overrides.ConfigError(f"{name}={getattr(self, name)} must be >= 1")
@@ -101,7 +137,7 @@ def _experiment(config: LibraryConfig, skill: str, run_dir: str) -> local.Experi
   """The local launcher's experiment for one skill's expert."""
   entry = agent_registry.get_agent(AGENT)
   agent_config = overrides.apply_overrides(entry.config_class, dict(config.agent_overrides))
-  name = skill_envs.environment_name(config.body, skill)
+  name = environment_name(config.body, skill)
   return local.ExperimentConfig(
       agent=AGENT,
       builder=entry.builder_class(agent_config),
@@ -171,7 +207,7 @@ def roll_out(config: LibraryConfig, skill: str) -> Dict[str, float]:
   writer = episodes.EpisodeWriter(rollouts_dir)
   rng = np.random.default_rng(config.seed)
   returns, transitions = [], 0
-  name = skill_envs.environment_name(config.body, skill)
+  name = environment_name(config.body, skill)
   for index in range(config.episodes):
     environment = envs.make_environment(name, config.seed + 1 + index,
                                         action_repeat=config.action_repeat)
@@ -207,7 +243,7 @@ def build_library(config: LibraryConfig) -> library_format.Library:
   """Builds (or completes) the library of `config`; see the module docstring."""
   os.makedirs(config.out, exist_ok=True)
   done = _existing_skills(config)
-  keys = skill_envs.BODIES[config.body].observation_keys
+  keys = observation_keys(config.body)
   library = None
   for number, skill in enumerate(config.skills, start=1):
     prefix = f"[library] {number}/{len(config.skills)} {skill}"
@@ -219,7 +255,7 @@ def build_library(config: LibraryConfig) -> library_format.Library:
     rollouts = roll_out(config, skill)
     done.append(library_format.Skill(
         name=skill,
-        environment=skill_envs.environment_name(config.body, skill),
+        environment=environment_name(config.body, skill),
         action_repeat=config.action_repeat,
         expert=os.path.join(skill, "run"),
         rollouts=os.path.join(skill, "rollouts"),
@@ -247,9 +283,19 @@ def describe(library: library_format.Library) -> str:
 
 
 def parse_skills(body: str, text: Optional[str]) -> Tuple[str, ...]:
-  """"a,b,c" -> ("a", "b", "c"); the body's default skills when `text` is None."""
+  """"a,b,c" -> ("a", "b", "c"); the body's default skills when `text` is None.
+
+  The CMU humanoid's default is tracking a few walking clips (those of the mocap file among
+  `_DEFAULT_CLIPS`, else its first two clips); without the mocap file it has none (LibraryError).
+  """
   if text is None:
+    if body == locomotion.BODY:
+      clips = locomotion.tracking_clips()
+      if not clips:
+        raise library_format.LibraryError(locomotion.missing_mocap_message())
+      chosen = [clip for clip in _DEFAULT_CLIPS if clip in clips] or list(clips[:2])
+      return tuple(locomotion.TRACK + clip for clip in chosen)
     if body not in DEFAULT_SKILLS:
-      raise overrides.ConfigError(f"unknown body {body!r}; bodies: {', '.join(DEFAULT_SKILLS)}")
+      raise overrides.ConfigError(f"unknown body {body!r}; bodies: {', '.join(BODIES)}")
     return DEFAULT_SKILLS[body]
   return tuple(s.strip() for s in text.split(",") if s.strip())

@@ -177,7 +177,8 @@ def make_parser() -> argparse.ArgumentParser:
       description="Train one kl_svg0 expert per skill (environment skill:<body>-<skill>), roll "
       "out its mean action and index both in OUT/library.json. Re-running on the same --out "
       "skips finished skills and resumes an interrupted one.")
-  library.add_argument("--body", required=True, help="walker, cheetah or humanoid")
+  library.add_argument("--body", required=True,
+                       help="walker, cheetah, humanoid, or cmu_humanoid (mocap tracking skills)")
   library.add_argument("--skills", metavar="A,B,...",
                        help="skills of the body, in order (default: the body's default set; "
                        "priorax list envs shows skill:<body>-<skill>)")
@@ -194,6 +195,9 @@ def make_parser() -> argparse.ArgumentParser:
                        metavar="NAME=VALUE", help="override a kl_svg0 config field (repeatable)")
   library.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
   library.add_argument("--log-every-s", type=_positive_float, default=30.0)
+  library.add_argument("--mocap-dir", metavar="DIR",
+                       help="where dm_control's CMU mocap file cmu_2020_*.h5 is (for "
+                       "--body cmu_humanoid; default $PRIORAX_MOCAP_DIR or ~/.dm_control)")
 
   stream = commands.add_parser("stream", add_help=False,
                                help="run supervised-stream learners over a task stream "
@@ -395,8 +399,13 @@ def _evaluate(args) -> int:
 
 
 def _library(args) -> int:
+  from priorax.envs import locomotion
   from priorax.experts import builder
   from priorax.launchers import overrides
+  if args.mocap_dir:
+    # The environment variable, not an argument: every later `loco:` build (evaluation, NPMP)
+    # in this process finds the file the same way.
+    os.environ[locomotion.MOCAP_DIR_VARIABLE] = args.mocap_dir
   config = builder.LibraryConfig(
       body=args.body, out=args.out, skills=builder.parse_skills(args.body, args.skills),
       steps=args.steps, episodes=args.episodes, rollout_noise=args.rollout_noise,
