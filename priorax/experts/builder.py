@@ -14,6 +14,14 @@ CMU mocap file when it is present, see `priorax.envs.locomotion`), in order:
    `OUT/<s>/rollouts` with `priorax.replay.episodes.EpisodeWriter`;
 3. rewrite `OUT/library.json` (`priorax.experts.library`) with the skill appended.
 
+The result (format `priorax-expert-library/1`, `priorax.experts.library`):
+
+  OUT/library.json          body, shared observation_keys, one entry per skill: environment,
+                            action_repeat, expert and rollouts directories, episodes, transitions,
+                            mean_return, train_env_steps, train_cpu_seconds
+  OUT/<s>/run/              the expert's run directory (`experts.load_expert` reads it)
+  OUT/<s>/rollouts/         episode_*.npz reference rollouts (`priorax.replay.episodes`)
+
 Running the command again on the same OUT skips the skills already in `library.json`, resumes the
 one that was interrupted and builds the rest, so Ctrl-C or a crash loses at most one skill's work
 since its last checkpoint. CPU seconds of a training interrupted by Ctrl-C or SIGTERM are kept in
