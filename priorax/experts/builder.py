@@ -283,9 +283,10 @@ def build_library(config: LibraryConfig) -> library_format.Library:
 
 def describe(library: library_format.Library) -> str:
   """A table of the library's skills: return, transitions, env steps, CPU seconds."""
-  lines = [f"{'skill':<12} {'return':>8} {'transitions':>12} {'env steps':>10} {'CPU s':>8}"]
+  width = max([len("skill")] + [len(s.name) for s in library.skills])
+  lines = [f"{'skill':<{width}} {'return':>8} {'transitions':>12} {'env steps':>10} {'CPU s':>8}"]
   for s in library.skills:
-    lines.append(f"{s.name:<12} {s.mean_return:>8.1f} {s.transitions:>12,} "
+    lines.append(f"{s.name:<{width}} {s.mean_return:>8.1f} {s.transitions:>12,} "
                  f"{s.train_env_steps:>10,} {s.train_cpu_seconds:>8.0f}")
   return "\n".join(lines)
 

@@ -11,8 +11,8 @@ from priorax.launchers import cli
 from priorax.launchers import overrides
 from priorax.replay import episodes
 
-# Tiny experts: a few updates of tiny networks; action repeat 10 makes a cheetah episode 100 steps.
-_TINY = ["--steps", "120", "--episodes", "2", "--action-repeat", "10",
+# Tiny experts: a few updates of tiny networks; action repeat 20 makes a cheetah episode 50 steps.
+_TINY = ["--steps", "60", "--episodes", "2", "--action-repeat", "20",
          "--set", "min_replay_size=20", "--set", "batch_size=8",
          "--set", "policy_hidden_sizes=8", "--set", "critic_hidden_sizes=8"]
 
@@ -38,13 +38,13 @@ def test_builds_a_loadable_library_and_resumes(tmp_path, capsys):
   assert [s.name for s in library.skills] == ["speed_2", "speed_-2"]
   for skill in library.skills:
     assert skill.environment == f"skill:cheetah-{skill.name}"
-    assert skill.episodes == 2 and skill.transitions == 200  # 2 episodes of 1000 / 10 steps.
-    assert skill.train_env_steps == 1200 and skill.train_cpu_seconds > 0
+    assert skill.episodes == 2 and skill.transitions == 100  # 2 episodes of 1000 / 20 steps.
+    assert skill.train_env_steps == 60 * 20 and skill.train_cpu_seconds > 0
     paths = episodes.episode_paths(library.rollouts_dir(skill))
     assert len(paths) == 2
     steps = list(episodes.read_episode(paths[0]))
     assert sorted(steps[0][1].observation) == ["position", "velocity"]
-    assert sum(float(t.reward) for _, t in steps[1:]) <= 100.0 * 10  # A per-step reward of <= 1.
+    assert sum(float(t.reward) for _, t in steps[1:]) <= 50.0 * 20  # A per-step reward of <= 1.
     assert os.path.isdir(library.expert_dir(skill))
 
 
