@@ -100,10 +100,11 @@ class LibraryConfig:
   """What `build_library` makes.
 
   Attributes:
-    body: a body of `priorax.envs.skills.BODIES`.
+    body: one of `BODIES`: a body of `priorax.envs.skills.BODIES`, or "cmu_humanoid".
     out: the library directory.
     skills: skill names of the body (without "skill:<body>-"), in training order.
-    steps: environment steps of each expert's training.
+    steps: agent steps of each expert's training (each lasts `action_repeat` environment steps;
+      the index records environment steps).
     episodes: reference episodes rolled out per skill.
     rollout_noise: std of the Gaussian noise added to the expert's mean action in rollouts.
     action_repeat: of training and rollouts.

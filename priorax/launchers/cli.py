@@ -184,7 +184,8 @@ def make_parser() -> argparse.ArgumentParser:
                        "priorax list envs shows skill:<body>-<skill>)")
   library.add_argument("--out", required=True, help="the library directory")
   library.add_argument("--steps", type=_positive_int, default=100_000,
-                       help="environment steps (agent steps) of each expert's training")
+                       help="agent steps of each expert's training (x --action-repeat "
+                       "environment steps)")
   library.add_argument("--episodes", type=_positive_int, default=10,
                        help="reference episodes rolled out per skill")
   library.add_argument("--rollout-noise", type=_non_negative_float, default=0.0,
