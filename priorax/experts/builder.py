@@ -22,9 +22,10 @@ The result (format `priorax-expert-library/1`, `priorax.experts.library`):
   OUT/<s>/run/              the expert's run directory (`experts.load_expert` reads it)
   OUT/<s>/rollouts/         episode_*.npz reference rollouts (`priorax.replay.episodes`)
 
-Running the command again on the same OUT skips the skills already in `library.json`, resumes the
-one that was interrupted and builds the rest, so Ctrl-C or a crash loses at most one skill's work
-since its last checkpoint. CPU seconds of a training interrupted by Ctrl-C or SIGTERM are kept in
+Running the command again on the same OUT skips the skills already in `library.json` (trained for
+at least --steps), resumes the one that was interrupted and builds the rest, so Ctrl-C or a crash
+loses at most one skill's work since its last checkpoint. With a larger --steps it trains finished
+experts further from their checkpoints (replay buffer included) and replaces their rollouts. CPU seconds of a training interrupted by Ctrl-C or SIGTERM are kept in
 `OUT/<s>/cpu_seconds.json` and added up when it resumes; a killed process loses those of its
 last session.
 """
@@ -256,13 +257,23 @@ def build_library(config: LibraryConfig) -> library_format.Library:
   library = None
   for number, skill in enumerate(config.skills, start=1):
     prefix = f"[library] {number}/{len(config.skills)} {skill}"
-    if any(entry.name == skill for entry in done):
-      print(f"{prefix}: already in {config.out}, skipped", flush=True)
-      continue
-    print(f"{prefix}: training {config.steps:,} steps", flush=True)
+    index = next((i for i, entry in enumerate(done) if entry.name == skill), None)
+    if index is not None:
+      entry = done[index]
+      if entry.action_repeat != config.action_repeat:
+        raise library_format.LibraryError(
+            f"skill {skill!r} of {config.out} was built with action repeat "
+            f"{entry.action_repeat}, not {config.action_repeat}; use the same --action-repeat")
+      if entry.train_env_steps >= config.steps * config.action_repeat:
+        print(f"{prefix}: already in {config.out}, skipped", flush=True)
+        continue
+      print(f"{prefix}: training further, from {entry.train_env_steps:,} to "
+            f"{config.steps * config.action_repeat:,} env steps", flush=True)
+    else:
+      print(f"{prefix}: training {config.steps:,} steps", flush=True)
     env_steps, cpu_seconds = train_expert(config, skill)
     rollouts = roll_out(config, skill)
-    done.append(library_format.Skill(
+    skill_entry = library_format.Skill(
         name=skill,
         environment=environment_name(config.body, skill),
         action_repeat=config.action_repeat,
@@ -272,7 +283,11 @@ def build_library(config: LibraryConfig) -> library_format.Library:
         transitions=rollouts["transitions"],
         mean_return=rollouts["mean_return"],
         train_env_steps=env_steps,
-        train_cpu_seconds=cpu_seconds))
+        train_cpu_seconds=cpu_seconds)
+    if index is None:
+      done.append(skill_entry)
+    else:
+      done[index] = skill_entry
     library = library_format.write_library(config.out, config.body, keys, done)
     print(f"{prefix}: mean return {rollouts['mean_return']:.1f} over {rollouts['episodes']} "
           f"episodes ({rollouts['transitions']:,} transitions); trained {env_steps:,} env steps "

@@ -48,6 +48,19 @@ def test_builds_a_loadable_library_and_resumes(tmp_path, capsys):
     assert os.path.isdir(library.expert_dir(skill))
 
 
+def test_a_larger_budget_trains_further(tmp_path, capsys):
+  out = str(tmp_path / "library")
+  assert cli.main(["library", "--body", "cheetah", "--skills", "speed_2", "--out", out,
+                   *_TINY]) == 0
+  more = [arg if arg != "60" else "80" for arg in _TINY]
+  assert cli.main(["library", "--body", "cheetah", "--skills", "speed_2", "--out", out,
+                   *more]) == 0
+  assert "from 1,200 to 1,600 env steps" in capsys.readouterr().out
+  assert experts.load_library(out).skill("speed_2").train_env_steps == 1600
+  assert cli.main(["library", "--body", "cheetah", "--skills", "speed_2", "--out", out,
+                   "--action-repeat", "10"]) == cli.EXIT_BAD_INPUT
+
+
 def test_bad_input_is_named(tmp_path):
   with pytest.raises(registry.UnknownEnvironmentError, match="Unknown skill 'fly'"):
     builder.LibraryConfig(body="walker", out=str(tmp_path), skills=("stand", "fly"))
