@@ -131,9 +131,9 @@ class HumanoidSpeed(humanoid.Humanoid):
     self._speed = speed
 
   def get_reward(self, physics):
-    standing = rewards.tolerance(physics.head_height(), bounds=(humanoid._STAND_HEIGHT,  # pylint: disable=protected-access
-                                                                float("inf")),
-                                 margin=humanoid._STAND_HEIGHT / 4)  # pylint: disable=protected-access
+    stand_height = humanoid._STAND_HEIGHT  # pylint: disable=protected-access
+    standing = rewards.tolerance(physics.head_height(), bounds=(stand_height, float("inf")),
+                                 margin=stand_height / 4)
     upright = rewards.tolerance(physics.torso_upright(), bounds=(0.9, float("inf")),
                                 sigmoid="linear", margin=1.9, value_at_margin=0)
     small_control = rewards.tolerance(physics.control(), margin=1, value_at_margin=0,

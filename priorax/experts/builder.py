@@ -25,9 +25,9 @@ The result (format `priorax-expert-library/1`, `priorax.experts.library`):
 Running the command again on the same OUT skips the skills already in `library.json` (trained for
 at least --steps), resumes the one that was interrupted and builds the rest, so Ctrl-C or a crash
 loses at most one skill's work since its last checkpoint. With a larger --steps it trains finished
-experts further from their checkpoints (replay buffer included) and replaces their rollouts. CPU seconds of a training interrupted by Ctrl-C or SIGTERM are kept in
-`OUT/<s>/cpu_seconds.json` and added up when it resumes; a killed process loses those of its
-last session.
+experts further from their checkpoints (replay buffer included) and replaces their rollouts.
+CPU seconds of a training interrupted by Ctrl-C or SIGTERM are kept in `OUT/<s>/cpu_seconds.json`
+and added up when it resumes; a killed process loses those of its last session.
 """
 
 import dataclasses
