@@ -11,6 +11,8 @@ The skills of a body therefore share its proprioceptive observation keys (`BODIE
   ±`_SPEED_BAND`·max(|v|, 1) of v and falls linearly to 0 at max(|v|, 1) from that band (so moving
   at −v earns only the standing share). The cheetah has no standing term: r = move(v_x).
 - `skill:<body>-stand`: the same with v = 0, i.e. stand (or, for the cheetah, stay) still.
+- `skill:cheetah-flip`: somersault: r = 1 while the torso spins at >= `_FLIP_SPEED` rad/s in the
+  positive sense about the lateral axis, falling linearly to 0 at rest.
 - `skill:walker-getup`: start lying flat on the floor, reward the suite's standing term.
 - `skill:walker-goto_<x>`: a task for reuse that no library skill is: reach x metres along the
   track, r = stand · (1 + 5·near) / 6 with near rising linearly from 0 at the start to 1 within
@@ -41,6 +43,8 @@ _SPEED_BAND = 0.1
 # The walker lying on its back: torso pitch (rad) and torso height (m) at the start of `getup`.
 _LYING_PITCH = np.pi / 2
 _LYING_HEIGHT = 0.25
+# `flip`: the cheetah's angular speed (rad/s) about its lateral axis that earns the full reward.
+_FLIP_SPEED = 5.0
 # `goto`: full reward within this distance (m) of the target.
 _GOAL_RADIUS = 0.5
 
@@ -119,6 +123,15 @@ class CheetahSpeed(cheetah.Cheetah):
     return speed_reward(physics.speed(), self._speed)
 
 
+class CheetahFlip(cheetah.Cheetah):
+  """The half-cheetah spinning about its lateral (y) axis."""
+
+  def get_reward(self, physics):
+    return float(rewards.tolerance(physics.named.data.qvel["rooty"],
+                                   bounds=(_FLIP_SPEED, float("inf")), margin=_FLIP_SPEED,
+                                   value_at_margin=0, sigmoid="linear"))
+
+
 class HumanoidSpeed(humanoid.Humanoid):
   """The suite's humanoid moving along the world x axis at a target speed.
 
@@ -193,7 +206,7 @@ BODIES: Dict[str, BodySkills] = {
     "cheetah": BodySkills(
         observation_keys=("position", "velocity"),
         speeds=(-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0),
-        tasks={},
+        tasks={"flip": lambda random: CheetahFlip(random=random)},
         make_speed=lambda speed, random: CheetahSpeed(speed, random=random),
         physics=lambda: cheetah.Physics.from_xml_string(*cheetah.get_model_and_assets()),
         time_limit=cheetah._DEFAULT_TIME_LIMIT,  # pylint: disable=protected-access

@@ -60,6 +60,12 @@ def test_standing_pays_for_being_upright():
       "skill:humanoid-stand", qpos={"root": [0, 0, 0.3, 0.7071, 0, 0.7071, 0]})
 
 
+def test_flip_pays_for_spinning():
+  assert _reward("skill:cheetah-flip", qvel={"rooty": 6.0}) == 1.0
+  assert _reward("skill:cheetah-flip", qvel={"rooty": 2.5}) == pytest.approx(0.5)
+  assert _reward("skill:cheetah-flip") == 0.0
+
+
 def test_getup_starts_lying_down():
   timestep = envs.make_environment("skill:walker-getup", seed=3).reset()
   assert timestep.observation["height"][0] < 0.5
