@@ -11,9 +11,11 @@ rendering.configure_gl_backend()
 # pylint: disable=g-import-not-at-top,g-bad-import-order,wrong-import-position
 from priorax.envs import control_suite
 from priorax.envs import families
+from priorax.envs import locomotion
 from priorax.envs import manipulation
 from priorax.envs import meta
 from priorax.envs import registry
+from priorax.envs import skills
 from priorax.envs.registry import list_environments
 from priorax.envs.registry import make_environment
 from priorax.envs.registry import register
@@ -32,3 +34,5 @@ registry.register(control_suite.PREFIX, control_suite.load, control_suite.list_n
 registry.register(meta.PREFIX, meta.load, meta.list_names)
 registry.register(families.PREFIX, families.load, families.list_names)
 registry.register(manipulation.PREFIX, manipulation.load, manipulation.list_names)
+registry.register(skills.PREFIX, skills.load, skills.list_names)
+registry.register(locomotion.PREFIX, locomotion.load, locomotion.list_names)

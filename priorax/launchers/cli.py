@@ -11,6 +11,7 @@
     priorax npmp --library LIB --run-dir runs/npmp [--skills a,b] [--steps N] [--set lfpc=true]
     priorax npmp-track --run-dir runs/npmp --skill NAME [--video tracked.mp4]
     priorax train --agent kl_svg0 --env skill:walker-goto_6 --low-level runs/npmp --run-dir runs/h
+    priorax library --body walker --skills stand,speed_1 --steps 100000 --out libraries/walker
     priorax list {agents,envs}
 
 Bad input (unknown agent, environment or config field, a wrongly typed value, a negative step
@@ -206,6 +207,34 @@ def make_parser() -> argparse.ArgumentParser:
   npmp_track.add_argument("--seed", type=_non_negative_int, default=0,
                           help="environment seed if none reproduces the reference's start")
   npmp_track.add_argument("--video", metavar="FILE.mp4", help="also record the tracking")
+
+  library = commands.add_parser(
+      "library", help="train a library of single-skill experts and record their rollouts",
+      description="Train one kl_svg0 expert per skill (environment skill:<body>-<skill>), roll "
+      "out its mean action and index both in OUT/library.json. Re-running on the same --out "
+      "skips finished skills and resumes an interrupted one.")
+  library.add_argument("--body", required=True,
+                       help="walker, cheetah, humanoid, or cmu_humanoid (mocap tracking skills)")
+  library.add_argument("--skills", metavar="A,B,...",
+                       help="skills of the body, in order (default: the body's default set; "
+                       "priorax list envs shows skill:<body>-<skill>)")
+  library.add_argument("--out", required=True, help="the library directory")
+  library.add_argument("--steps", type=_positive_int, default=100_000,
+                       help="agent steps of each expert's training (x --action-repeat "
+                       "environment steps)")
+  library.add_argument("--episodes", type=_positive_int, default=10,
+                       help="reference episodes rolled out per skill")
+  library.add_argument("--rollout-noise", type=_non_negative_float, default=0.0,
+                       help="std of Gaussian noise on the expert's mean action in rollouts")
+  library.add_argument("--action-repeat", type=_positive_int, default=2)
+  library.add_argument("--seed", type=_non_negative_int, default=0)
+  library.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="NAME=VALUE", help="override a kl_svg0 config field (repeatable)")
+  library.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
+  library.add_argument("--log-every-s", type=_positive_float, default=30.0)
+  library.add_argument("--mocap-dir", metavar="DIR",
+                       help="where dm_control's CMU mocap file cmu_2020_*.h5 is (for "
+                       "--body cmu_humanoid; default $PRIORAX_MOCAP_DIR or ~/.dm_control)")
 
   stream = commands.add_parser("stream", add_help=False,
                                help="run supervised-stream learners over a task stream "
@@ -459,6 +488,26 @@ def _npmp_track(args) -> int:
   return 0
 
 
+def _library(args) -> int:
+  from priorax.envs import locomotion
+  from priorax.experts import builder
+  from priorax.launchers import overrides
+  if args.mocap_dir:
+    # The environment variable, not an argument: every later `loco:` build (evaluation, NPMP)
+    # in this process finds the file the same way.
+    os.environ[locomotion.MOCAP_DIR_VARIABLE] = args.mocap_dir
+  config = builder.LibraryConfig(
+      body=args.body, out=args.out, skills=builder.parse_skills(args.body, args.skills),
+      steps=args.steps, episodes=args.episodes, rollout_noise=args.rollout_noise,
+      action_repeat=args.action_repeat, seed=args.seed,
+      agent_overrides=overrides.parse_assignments(args.overrides),
+      checkpoint_every_s=args.checkpoint_every_s, log_every_s=args.log_every_s)
+  library = builder.build_library(config)
+  print(f"library {library.path} ({library.body}, {len(library.skills)} skills):")
+  print(builder.describe(library))
+  return 0
+
+
 def _list(args) -> int:
   if args.what == "agents":
     from priorax.agents import registry
@@ -482,15 +531,16 @@ def main(argv: Optional[List[str]] = None) -> int:
   from priorax.agents import registry as agent_registry
   from priorax.launchers import local
   from priorax.launchers import overrides
+  from priorax.experts import library as expert_library
   from priorax.replay import episodes
   from priorax.utils import checkpointing
-  from priorax.experts import library
   bad_input = (overrides.ConfigError, episodes.DatasetError, agent_registry.UnknownAgentError,
-               library.LibraryError, env_registry.UnknownEnvironmentError,
+               expert_library.LibraryError, env_registry.UnknownEnvironmentError,
                checkpointing.CheckpointError, local.RunDirectoryError,
                rendering.RenderingUnavailableError)
   command = {"train": _train, "launch": _launch, "evaluate": _evaluate, "distill": _distill,
-             "npmp": _npmp, "npmp-track": _npmp_track, "list": _list}[args.command]
+             "library": _library, "npmp": _npmp, "npmp-track": _npmp_track,
+             "list": _list}[args.command]
   try:
     return command(args)
   except bad_input as e:
