@@ -6,6 +6,7 @@ import jax
 import optax
 import reverb
 
+from priorax import core
 from priorax import replay
 from priorax import specs
 from priorax import types
@@ -13,6 +14,7 @@ from priorax.agents.req import acting
 from priorax.agents.req import config as config_lib
 from priorax.agents.req import learning
 from priorax.agents.req import networks as networks_lib
+from priorax.agents.req import transfer
 from priorax.replay import episodes
 from priorax.utils import counting
 from priorax.utils import loggers
@@ -40,7 +42,10 @@ class REQBuilder:
     return self._config.offline_dataset is not None
 
   def make_networks(self, environment_spec: specs.EnvironmentSpec) -> networks_lib.REQNetworks:
-    return networks_lib.make_networks(environment_spec, self._config)
+    try:
+      return networks_lib.make_networks(environment_spec, self._config)
+    except ValueError as e:  # An unknown key: a configuration error, reported before training.
+      raise core.ConfigError(str(e)) from None
 
   def make_prior(self, environment_spec: specs.EnvironmentSpec) -> None:
     """REQ's prior is one of its own networks, trained by its learner: no external prior."""
@@ -73,14 +78,19 @@ class REQBuilder:
                    iterator: Iterator[types.Transition], key, environment_spec,
                    counter: Optional[counting.Counter] = None,
                    logger: Optional[loggers.Logger] = None) -> learning.REQLearner:
+    """With `transfer` set, the learner starts from `prior_from`'s networks (`transfer.py`)."""
     del prior, environment_spec
     c = self._config
+    initial_params = None
+    if c.transfer != "none":
+      key, transfer_key = jax.random.split(key)
+      initial_params = transfer.load_transferred_params(c, networks, transfer_key)
     return learning.REQLearner(
         networks, iterator, key, c,
-        prior_optimizer=optax.adam(c.learning_rate),
-        critic_optimizer=optax.adam(c.learning_rate),
+        prior_optimizer=transfer.prior_optimizer(optax.adam(c.learning_rate), c),
+        critic_optimizer=transfer.critic_optimizer(optax.adam(c.learning_rate), c),
         dual_optimizer=optax.adam(c.dual_learning_rate),
-        counter=counter, logger=logger)
+        counter=counter, logger=logger, initial_params=initial_params)
 
   def make_policy(self, networks: networks_lib.REQNetworks, evaluation: bool):
     return acting.make_policy(networks, self._config, evaluation)

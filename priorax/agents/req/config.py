@@ -7,6 +7,8 @@ from typing import Optional, Tuple
 # (`experts.ExpertActionWrapper`). Defined here, not in `experts`, so the learner and networks
 # know it without importing the simulator.
 EXPERT_ACTION_KEY = "expert_action"
+# Values of `REQConfig.transfer`: what a run takes from the run named by `prior_from`.
+TRANSFERS = ("none", "iwpla", "prior")
 
 
 @dataclasses.dataclass
@@ -40,6 +42,11 @@ class REQConfig:
 
   # Networks: the paper's 256-256-256 ELU MLPs with LayerNorm on the first layer.
   prior_hidden_sizes: Tuple[int, ...] = (256, 256, 256)
+  # The observation keys the prior reads (None: every key but the expert's action). IWPLA's
+  # meta-training denies it a family's task keys (e.g. `position,velocity` on
+  # `family:reacher_targets`, not `to_target`), so that it learns what the tasks share (METHODS
+  # §2, §4b). The critic always reads every key.
+  prior_observation_keys: Optional[Tuple[str, ...]] = None
   critic_hidden_sizes: Tuple[int, ...] = (256, 256, 256)
   layer_norm: bool = True
   min_scale: float = 1e-3
@@ -55,6 +62,22 @@ class REQConfig:
   p_intertwine: float = 0.5
   p_rho: float = 0.5
   expert_episodes: int = 0
+
+  # Transfer (IWPLA, Galashov et al. 2020, METHODS §4b; `transfer.py`). A run on a task family
+  # (a training task per episode) meta-trains the prior and the critic; a later run on a held-out
+  # task reuses them with `prior_from` = that run's directory and
+  #   transfer="iwpla": the prior and the critic's torso (every layer but the last) are loaded,
+  #                     the critic's head starts at zero (Q ≡ 0, so the importance weights are
+  #                     uniform and the agent follows the prior from its first step);
+  #   transfer="prior": the prior alone is loaded, the critic is freshly initialised (no value
+  #                     transfer: the `prior_only` baseline).
+  # The trust-region duals start afresh either way; τ_s is solved per state, it carries nothing.
+  # `freeze_prior` keeps the loaded prior as it is (no update), `freeze_torso` the loaded torso
+  # (only the head learns); otherwise both are fine-tuned.
+  transfer: str = "none"
+  prior_from: Optional[str] = None
+  freeze_prior: bool = False
+  freeze_torso: bool = False
 
   # Replay and the acting/learning ratio.
   min_replay_size: int = 1000
@@ -92,6 +115,23 @@ class REQConfig:
                        f"max_replay_size={self.max_replay_size}")
     if not self.prior_hidden_sizes or not self.critic_hidden_sizes:
       raise ValueError("prior_hidden_sizes and critic_hidden_sizes must be non-empty")
+    if self.transfer not in TRANSFERS:
+      raise ValueError(f"transfer={self.transfer!r} must be one of {list(TRANSFERS)}")
+    if (self.transfer == "none") != (not self.prior_from):
+      raise ValueError(f"transfer={self.transfer!r} with prior_from={self.prior_from!r}: "
+                       f"transfer='iwpla' or 'prior' needs prior_from=<run directory of a req "
+                       f"run>, and prior_from needs one of them")
+    if self.freeze_prior and self.transfer == "none":
+      raise ValueError("freeze_prior=True needs a transferred prior (transfer='iwpla' or "
+                       "'prior' with prior_from)")
+    if self.freeze_torso and self.transfer != "iwpla":
+      raise ValueError(f"freeze_torso=True needs transfer='iwpla' (a transferred critic torso); "
+                       f"got transfer={self.transfer!r}")
+    if self.prior_observation_keys is not None:
+      keys = self.prior_observation_keys
+      if not keys or len(set(keys)) != len(keys) or EXPERT_ACTION_KEY in keys:
+        raise ValueError(f"prior_observation_keys={keys!r} must name distinct observation keys, "
+                         f"not {EXPERT_ACTION_KEY!r} (or be unset: every key)")
     if self.offline_dataset is not None and not self.offline_dataset:
       raise ValueError("offline_dataset='' names no directory; leave it unset for online runs")
 

@@ -63,10 +63,14 @@ class REQLearner(jitted_learner.JittedLearner):
                critic_optimizer: optax.GradientTransformation,
                dual_optimizer: optax.GradientTransformation,
                counter: Optional[counting.Counter] = None,
-               logger: Optional[loggers.Logger] = None):
+               logger: Optional[loggers.Logger] = None,
+               initial_params: Optional[PolicyParams] = None):
+    """`initial_params` replaces the networks' initialisation (transfer, `transfer.py`)."""
     super().__init__(iterator, counter, logger)
     key, prior_key, critic_key = jax.random.split(key, 3)
-    params = PolicyParams(networks.prior_init(prior_key), networks.critic_init(critic_key))
+    params = initial_params
+    if params is None:
+      params = PolicyParams(networks.prior_init(prior_key), networks.critic_init(critic_key))
     self._update_step = jax.jit(make_update_step(networks, config, prior_optimizer,
                                                  critic_optimizer, dual_optimizer))
     self._state = make_initial_state(params, key, config.init_dual, prior_optimizer,

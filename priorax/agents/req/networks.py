@@ -30,7 +30,8 @@ class REQNetworks:
     critic_init: key -> critic params.
     critic_apply: (params, observation [B, ...], action [B, D]) -> Q [B].
     action_size: D.
-    observation_keys: the keys both networks read.
+    observation_keys: the keys the critic reads.
+    prior_observation_keys: the keys the prior reads (`config.prior_observation_keys`).
   """
 
   prior_init: Callable[[chex.PRNGKey], hk.Params]
@@ -39,6 +40,7 @@ class REQNetworks:
   critic_apply: Callable[..., chex.Array]
   action_size: int
   observation_keys: Tuple[str, ...]
+  prior_observation_keys: Tuple[str, ...]
 
 
 def network_observation_keys(observation_spec: Mapping[str, object]) -> Tuple[str, ...]:
@@ -48,11 +50,22 @@ def network_observation_keys(observation_spec: Mapping[str, object]) -> Tuple[st
 
 def make_networks(environment_spec: specs.EnvironmentSpec,
                   config: config_lib.REQConfig) -> REQNetworks:
-  """Builds the prior and the critic for an environment's spec."""
+  """Builds the prior and the critic for an environment's spec.
+
+  Raises:
+    ValueError: `config.prior_observation_keys` names a key the observations lack.
+  """
   action_size = int(np.prod(environment_spec.actions.shape))
   keys = network_observation_keys(environment_spec.observations)
+  prior_keys = keys
+  if config.prior_observation_keys is not None:
+    prior_keys = tuple(config.prior_observation_keys)
+    missing = [k for k in prior_keys if k not in keys]
+    if missing:
+      raise ValueError(f"prior_observation_keys={list(prior_keys)}: {missing} not among this "
+                       f"environment's observation keys {list(keys)}")
   prior = policies.make_gaussian_policy(action_size, config.prior_hidden_sizes,
-                                        observation_keys=keys, layer_norm=config.layer_norm,
+                                        observation_keys=prior_keys, layer_norm=config.layer_norm,
                                         min_scale=config.min_scale)
   # The same critic architecture as kl_svg0's (one of its twins), reading only `keys`.
   critic = kl_svg0_networks._make_critic(  # pylint: disable=protected-access
@@ -66,4 +79,5 @@ def make_networks(environment_spec: specs.EnvironmentSpec,
       critic_init=lambda key: critic.init(key, observation, action),
       critic_apply=critic.apply,
       action_size=action_size,
-      observation_keys=keys)
+      observation_keys=keys,
+      prior_observation_keys=prior_keys)
