@@ -70,15 +70,15 @@ METHODS = {
 }
 
 
-def _run(run_dir: str, env: str, seed: int, env_steps: int, flags: list, eval_every: int,
-         eval_episodes: int) -> None:
-  """Trains (or resumes) one run; returns at once if it already finished."""
+def train_run(run_dir: str, env: str, seed: int, env_steps: int, flags: list, eval_every: int,
+              eval_episodes: int, agent: str = "kl_svg0") -> None:
+  """Trains (or resumes) one `agent` run; returns at once if it already finished."""
   steps = env_steps // ACTION_REPEAT
   summary = os.path.join(run_dir, "summary.json")
   if os.path.exists(summary) and json.load(open(summary))["actor_steps"] >= steps:
     print(f"{os.path.basename(run_dir)}: already done", flush=True)
     return
-  command = [sys.executable, "-m", "priorax.launchers.cli", "train", "--agent", "kl_svg0",
+  command = [sys.executable, "-m", "priorax.launchers.cli", "train", "--agent", agent,
              "--env", env, "--steps", str(steps), "--seed", str(seed), "--run-dir", run_dir,
              "--action-repeat", str(ACTION_REPEAT),
              "--eval-every", str(max(1, eval_every // ACTION_REPEAT)),
@@ -92,14 +92,14 @@ def _run(run_dir: str, env: str, seed: int, env_steps: int, flags: list, eval_ev
 def run_seed(seed: int, args) -> None:
   for name, flags in PRETRAIN.items():
     if any(source == name for source, _ in (METHODS[m] for m in args.methods)):
-      _run(os.path.join(args.work_dir, f"{name}_seed{seed}"), FAMILY, seed,
-           args.pretrain_env_steps, flags + args.extra, args.eval_every, args.eval_episodes)
+      train_run(os.path.join(args.work_dir, f"{name}_seed{seed}"), FAMILY, seed,
+                args.pretrain_env_steps, flags + args.extra, args.eval_every, args.eval_episodes)
   for method in args.methods:
     source, flags = METHODS[method]
     source_dir = os.path.join(args.work_dir, f"{source}_seed{seed}") if source else None
-    _run(os.path.join(args.work_dir, f"{method}_seed{seed}"), HOLDOUT, seed,
-         args.transfer_env_steps, flags(source_dir) + args.extra, args.eval_every,
-         args.eval_episodes)
+    train_run(os.path.join(args.work_dir, f"{method}_seed{seed}"), HOLDOUT, seed,
+              args.transfer_env_steps, flags(source_dir) + args.extra, args.eval_every,
+              args.eval_episodes)
 
 
 def _evaluations(run_dir: str) -> list:
@@ -112,13 +112,13 @@ def _evaluations(run_dir: str) -> list:
             for r in csv.DictReader(f)]
 
 
-def collect(work_dir: str, threshold: float) -> list:
-  """Records of every transfer run under `work_dir` that has evaluated at least once."""
+def collect(work_dir: str, threshold: float, methods=tuple(METHODS)) -> list:
+  """Records of every run of `methods` under `work_dir` that has finished."""
   records = []
   for config_path in sorted(glob.glob(os.path.join(work_dir, "*_seed*", "config.json"))):
     run_dir = os.path.dirname(config_path)
     method = os.path.basename(run_dir).rsplit("_seed", 1)[0]
-    if method not in METHODS:
+    if method not in methods:
       continue
     seed = int(json.load(open(config_path))["seed"])
     curve = _evaluations(run_dir)
@@ -140,8 +140,8 @@ def collect(work_dir: str, threshold: float) -> list:
   return records
 
 
-def plot(records: list, threshold: float, path: str) -> None:
-  methods = [m for m in METHODS if any(r.method == m for r in records)]
+def plot(records: list, threshold: float, path: str, methods=tuple(METHODS)) -> None:
+  methods = [m for m in methods if any(r.method == m for r in records)]
   fig, (curves, bars) = plt.subplots(1, 2, figsize=(11, 4))
   for i, method in enumerate(methods):
     color = f"C{i}"
@@ -165,6 +165,19 @@ def plot(records: list, threshold: float, path: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def print_ratios(records: list, threshold: float, methods=tuple(METHODS)) -> None:
+  """Prints each method's steps to `threshold` per seed, their mean and scratch's mean over it."""
+  scratch = [r.value for r in records if r.method == "scratch" and r.metric == "steps_to_threshold"]
+  for method in methods:
+    steps = {r.seed: r.value for r in records
+             if r.method == method and r.metric == "steps_to_threshold"}
+    if steps:
+      ratio = (f"; scratch/this {np.mean(scratch) / np.mean(list(steps.values())):.2f}x"
+               if scratch else "")
+      print(f"{method}: steps to {threshold:g} per seed {dict(sorted(steps.items()))}, "
+            f"mean {np.mean(list(steps.values())):.0f}{ratio}")
 
 
 def main():
@@ -191,15 +204,7 @@ def main():
     sys.exit("no finished transfer runs under " + args.work_dir)
   path = results_io.write_results(NAME, records)
   plot(records, args.threshold, path.replace(".json", ".png"))
-  scratch = [r.value for r in records if r.method == "scratch" and r.metric == "steps_to_threshold"]
-  for method in METHODS:
-    steps = {r.seed: r.value for r in records
-             if r.method == method and r.metric == "steps_to_threshold"}
-    if steps:
-      ratio = (f"; scratch/this {np.mean(scratch) / np.mean(list(steps.values())):.2f}x"
-               if scratch else "")
-      print(f"{method}: steps to {args.threshold:g} per seed {dict(sorted(steps.items()))}, "
-            f"mean {np.mean(list(steps.values())):.0f}{ratio}")
+  print_ratios(records, args.threshold)
   print(f"wrote {path}")
 
 

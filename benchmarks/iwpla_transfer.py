@@ -1,0 +1,104 @@
+"""IWPLA: transfer of a behaviour prior and a value torso to a held-out task (run by hand; long).
+
+Galashov et al. 2020, "Importance weighted policy learning and adaptation"
+(https://arxiv.org/abs/2009.04875; METHODS §4b): the policy π ∝ π_prior exp(Q/τ_s) over M prior
+samples (`req`) adapts to a new task of a family from a prior and a critic torso learned across
+the family's training tasks, acting with the importance-weighted policy from its first step.
+
+Protocol, per seed (every run is a `priorax train --agent req` subprocess, one at a time):
+1. Meta-train `req` on `family:reacher_targets` (a target on an arc, one of four per episode),
+   the prior blind to the task key (`prior_observation_keys=position,velocity`), the critic
+   reading everything (the task enters as an input).
+2. On the held-out task `family:reacher_targets-holdout` (a fifth target on the arc; the reward is
+   sparse: 1 while the finger touches the target, else 0), learn with, as methods:
+     scratch      `req` from freshly initialised networks,
+     prior_only   the meta-trained prior, a fresh critic (`--set transfer=prior`),
+     iwpla        the meta-trained prior and critic torso, a new zero head
+                  (`--set transfer=iwpla`),
+     rl2 (slot)   the task-inference issue's `rl2` on the same family: add it when it exists.
+   The prior is fine-tuned unless `--freeze-prior`.
+3. Record `steps_to_threshold` (environment steps of the first evaluation whose mean return over
+   `--eval-episodes` episodes of the evaluation policy reaches `--threshold`; a run that never
+   does is recorded at its budget, a censored value, with `reached_threshold` = 0) and the
+   `eval_return` curves.
+
+Runs live under `benchmarks/results/iwpla_transfer_work/` (git-ignored); finished runs are not
+repeated and an interrupted one resumes, so re-running the command continues. The bookkeeping
+(`train_run`, `collect`, `plot`, `print_ratios`) is the kl_svg0 transfer benchmark's.
+
+    python benchmarks/iwpla_transfer.py --seeds 0 1 2
+    python benchmarks/iwpla_transfer.py --pretrain-env-steps 20000 --transfer-env-steps 10000
+"""
+
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from benchmarks import results_io  # pylint: disable=wrong-import-position
+from benchmarks import transfer_kl_svg0  # pylint: disable=wrong-import-position
+
+NAME = "iwpla_transfer"
+WORK_DIR = os.path.join(results_io.RESULTS_DIR, f"{NAME}_work")
+FAMILY = transfer_kl_svg0.FAMILY
+HOLDOUT = transfer_kl_svg0.HOLDOUT
+PRETRAIN_FLAGS = ["--set", "prior_observation_keys=position,velocity"]
+# Transfer methods: name -> flags given the seed's meta-training run directory.
+METHODS = {
+    "scratch": lambda source: [],
+    "prior_only": lambda source: ["--prior-from", source, "--set", "transfer=prior"],
+    "iwpla": lambda source: ["--prior-from", source, "--set", "transfer=iwpla"],
+}
+# Every run's networks and batch (smaller than the paper's 256×3 and 512, for a 2-core machine);
+# `--set` appends overrides after these.
+SETTINGS = ["--set", "prior_hidden_sizes=128,128", "--set", "critic_hidden_sizes=128,128",
+            "--set", "batch_size=128"]
+
+
+def run_seed(seed: int, args) -> None:
+  source = os.path.join(args.work_dir, f"pretrain_seed{seed}")
+  transfer_kl_svg0.train_run(source, FAMILY, seed, args.pretrain_env_steps,
+                             SETTINGS + PRETRAIN_FLAGS + args.extra, args.eval_every,
+                             args.eval_episodes, agent="req")
+  freeze = ["--freeze-prior"] if args.freeze_prior else []
+  for method in args.methods:
+    flags = METHODS[method](source) + (freeze if method != "scratch" else [])
+    transfer_kl_svg0.train_run(os.path.join(args.work_dir, f"{method}_seed{seed}"), HOLDOUT,
+                               seed, args.transfer_env_steps, SETTINGS + flags + args.extra,
+                               args.eval_every, args.eval_episodes, agent="req")
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+  parser.add_argument("--pretrain-env-steps", type=int, default=100_000)
+  parser.add_argument("--transfer-env-steps", type=int, default=40_000)
+  parser.add_argument("--eval-every", type=int, default=2_000, help="environment steps")
+  parser.add_argument("--eval-episodes", type=int, default=5)
+  parser.add_argument("--threshold", type=float, default=700.0,
+                      help="evaluation return that counts as solved (of at most 1000)")
+  parser.add_argument("--freeze-prior", action="store_true",
+                      help="keep the transferred prior fixed on the held-out task")
+  parser.add_argument("--work-dir", default=WORK_DIR)
+  parser.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE",
+                      type=lambda text: f"--set={text}",
+                      help="req config override for every run (e.g. num_samples=20)")
+  parser.add_argument("--collect-only", action="store_true")
+  args = parser.parse_args()
+  if not args.collect_only:
+    for seed in args.seeds:
+      run_seed(seed, args)
+  records = transfer_kl_svg0.collect(args.work_dir, args.threshold, methods=tuple(METHODS))
+  if not records:
+    sys.exit("no finished transfer runs under " + args.work_dir)
+  path = results_io.write_results(NAME, records)
+  transfer_kl_svg0.plot(records, args.threshold, path.replace(".json", ".png"),
+                        methods=tuple(METHODS))
+  transfer_kl_svg0.print_ratios(records, args.threshold, methods=tuple(METHODS))
+  print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+  main()
