@@ -3,8 +3,10 @@
 Stream `offline_small` (priorax.stream.datasets.STREAMS): glyphs 10,000 → shapes 1,000 → digits
 1,000 → textures 100 → glyphs 300 → shapes 100 training examples (dev 200, test 500 each), all
 generated offline. Learners: `independent` (from scratch on each task), `finetune_previous`
-(fine-tune the last task's backbone), `finetune_pruned` (the same after removing the 50 % lowest-norm
-units of each hidden layer, Caccia et al. 2023). Each task runs a 2-point learning-rate search whose
+(fine-tune the last task's backbone), `finetune_knn` (dynamic kNN: fine-tune the stored backbone of
+any earlier task whose features score best under a kNN probe on the new task's train/dev splits;
+the probes' compute counts), `finetune_pruned` (the previous backbone after removing the 50 %
+lowest-norm units of each hidden layer, Caccia et al. 2023). Each task runs a 2-point learning-rate search whose
 compute all counts. Records `stream_test_error` and `stream_flops` (XLA cost analysis) per seed, and
 per-task `test_error`; writes benchmarks/results/stream_protocol.json and .png.
 

@@ -199,7 +199,7 @@ class KalmanHeadConfig:
     drift_parameterisation: what the gradient steps move: "delta", δ itself projected onto δ ≥ 0
       (γ = 1 is reachable and the gradient there is finite, so an abrupt shift is met at once), or
       "log_delta" (δ > 0 always; the gradient δ·∂L/∂δ vanishes as γ → 1).
-    drift_learning_rate: Adam step size on δ or log δ, and on log τ.
+    drift_learning_rate: Adam step size on δ or log δ.
     min_log_delta: "log_delta" only; floor of the learned log δ (1 − γ² ≥ e^{−25} ≈ 1.4e-11), so Adam
       cannot run it to −∞ where it would stop being learnable.
     drift_objective: classification only; what γ (and the features) maximise: "surrogate", the
@@ -207,6 +207,12 @@ class KalmanHeadConfig:
       evidence), or "softmax", the log-probability of the label under the MC softmax predictive.
       τ always follows the softmax predictive.
     learn_temperature: classification only; whether τ is learned with γ.
+    initial_temperature: τ at the start (classification).
+    temperature_learning_rate: Adam step size on log τ. Its own rate, not γ's: the surrogate's
+      logits live on the scale of the one-hot targets (≈ [0, 1]), so the calibrated τ is ≈ 0.1, and
+      at γ's small step size τ needs hundreds of batches to get there; until it does the predictive
+      is under-confident, and the softmax objective then rewards γ → 1 (forgetting shrinks the mean
+      logits further), whatever the stream does.
     num_samples: S, Monte-Carlo samples of the predictive logits (classification).
     feature_learning_rate: SGD step size on the feature extractor's parameters; 0 keeps them fixed.
   """
@@ -223,6 +229,8 @@ class KalmanHeadConfig:
   min_log_delta: float = -25.0
   # Classification predictive.
   learn_temperature: bool = True
+  initial_temperature: float = 1.0
+  temperature_learning_rate: float = 0.1
   num_samples: int = 16
   # Representation.
   feature_learning_rate: float = 0.0
@@ -241,9 +249,13 @@ class KalmanHeadConfig:
     if self.initial_gamma == 1.0 and self.learn_drift and self.drift_parameterisation == LOG_DELTA:
       raise ValueError("initial_gamma=1.0 with learn_drift=True: δ = 0 is a boundary where "
                        "log δ = −∞; start slightly below 1 (e.g. 0.999), or learn δ itself")
-    if self.drift_learning_rate < 0 or self.feature_learning_rate < 0:
+    if min(self.drift_learning_rate, self.temperature_learning_rate,
+           self.feature_learning_rate) < 0:
       raise ValueError(f"learning rates must be >= 0, got drift={self.drift_learning_rate}, "
+                       f"temperature={self.temperature_learning_rate}, "
                        f"feature={self.feature_learning_rate}")
+    if self.initial_temperature <= 0:
+      raise ValueError(f"initial_temperature={self.initial_temperature} must be > 0")
     if self.drift_objective not in (SURROGATE, SOFTMAX):
       raise ValueError(f"drift_objective={self.drift_objective!r}; expected {SURROGATE!r} or {SOFTMAX!r}")
     if self.num_samples < 1:
@@ -256,7 +268,7 @@ class KalmanState(NamedTuple):
   cov: Array  # [D, D]
   drift: Array  # shape=(); δ ("delta") or log δ ("log_delta"); γ = exp(−δ/2).
   log_temperature: Array  # shape=()
-  hyper_opt_state: optax.OptState  # Adam state of (drift, log τ).
+  hyper_opt_state: optax.OptState  # Adam moments of (drift, log τ).
   feature_params: chex.ArrayTree  # Parameters of the feature extractor ({} when fixed).
   key: Array
   count: Array  # shape=(), dtype=jnp.int32
@@ -293,7 +305,9 @@ class KalmanHead:
     self._dim = feature_dim
     self._num_outputs = num_outputs
     self._features_fn = features_fn or _identity_features
-    self._hyper_opt = optax.adam(config.drift_learning_rate)
+    # Adam directions for (drift, log τ); each is then scaled by its own step size.
+    self._hyper_opt = optax.scale_by_adam()
+    self._hyper_learning_rates = (config.drift_learning_rate, config.temperature_learning_rate)
 
   @property
   def config(self) -> KalmanHeadConfig:
@@ -309,12 +323,13 @@ class KalmanHead:
       drift = jnp.log(delta)
     else:
       drift = jnp.asarray(-jnp.inf, dtype)  # γ = 1 exactly.
-    hyper = (drift, jnp.zeros((), dtype))
+    log_temperature = jnp.log(jnp.asarray(c.initial_temperature, dtype))
+    hyper = (drift, log_temperature)
     return KalmanState(
         mean=jnp.zeros((self._dim, self._num_outputs), dtype),
         cov=c.prior_variance * jnp.eye(self._dim, dtype=dtype),
         drift=drift,
-        log_temperature=jnp.zeros((), dtype),
+        log_temperature=log_temperature,
         hyper_opt_state=self._hyper_opt.init(hyper),
         feature_params=feature_params if feature_params is not None else {},
         key=key,
@@ -372,7 +387,8 @@ class KalmanHead:
             jnp.asarray(c.learn_temperature and c.likelihood == CLASSIFICATION, hyper_grad[1].dtype))
     hyper_grad = jax.tree_util.tree_map(lambda g, m: jnp.nan_to_num(g) * m, hyper_grad, mask)
     hyper_updates, hyper_opt_state = self._hyper_opt.update(hyper_grad, state.hyper_opt_state)
-    hyper_updates = jax.tree_util.tree_map(lambda u, m: u * m, hyper_updates, mask)
+    hyper_updates = jax.tree_util.tree_map(lambda u, m, lr: -lr * u * m, hyper_updates, mask,
+                                           self._hyper_learning_rates)
     drift, log_temperature = optax.apply_updates(hyper, hyper_updates)
     if c.drift_parameterisation == DELTA:
       drift = jnp.maximum(drift, 0.0)  # Projection onto δ ≥ 0 (γ ≤ 1).

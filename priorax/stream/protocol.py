@@ -7,12 +7,15 @@ a learner has `init() -> state`, `train(task, state) -> (state, resources)` and
 compute of *every* trial counts; the metrics are the test error per task, its stream average, and
 compute in FLOPs (steps × XLA's cost estimate of one update, plus the dev evaluations).
 
-Baselines: `independent` (from scratch on every task) and `previous` (fine-tune the backbone of the
-last task's model, with a new head for the new label space). Option `prune_fraction` gives the
+Baselines: `independent` (from scratch on every task), `previous` (fine-tune the backbone of the
+last task's model, with a new head for the new label space) and dynamic kNN (`knn`: every task's
+backbone is kept; the one whose features classify the new task's dev split best under a k-nearest-
+neighbour probe on its train split is fine-tuned, and the probes' compute counts). Option
+`prune_fraction` gives the
 zero-shot structured pruning of Caccia et al. 2023 ("On Anytime Learning at Macroscale", and the
 compute-optimal transfer study; https://arxiv.org/abs/2106.09563): before fine-tuning, the hidden
 units whose incoming weights have the smallest L2 norm are removed, so the pruned backbone is
-cheaper to train and evaluate. (The dynamic-kNN baseline of NEVIS is not implemented.)
+cheaper to train and evaluate.
 """
 
 import abc
@@ -31,6 +34,7 @@ from priorax.stream import datasets
 Array = jax.Array
 SCRATCH = "scratch"
 PREVIOUS = "previous"
+KNN = "knn"
 
 
 class Resources(NamedTuple):
@@ -60,15 +64,21 @@ class Learner(abc.ABC):
 # Networks and pruning.
 
 
+def _backbone(hidden_sizes: Sequence[int], x: Array) -> Array:
+  """ReLU MLP (`backbone/~/linear_i`) on flattened images; call inside hk.transform."""
+  x = jnp.reshape(x, (x.shape[0], -1))
+  return hk.nets.MLP(list(hidden_sizes), activate_final=True, name="backbone")(x)
+
+
 def make_network(hidden_sizes: Sequence[int], num_classes: int) -> hk.Transformed:
   """MLP backbone (`backbone/~/linear_i`, ReLU) and a linear head (`head`) on flattened images."""
+  return hk.without_apply_rng(hk.transform(
+      lambda x: hk.Linear(num_classes, name="head")(_backbone(hidden_sizes, x))))
 
-  def forward(x):
-    x = jnp.reshape(x, (x.shape[0], -1))
-    h = hk.nets.MLP(list(hidden_sizes), activate_final=True, name="backbone")(x)
-    return hk.Linear(num_classes, name="head")(h)
 
-  return hk.without_apply_rng(hk.transform(forward))
+def make_backbone(hidden_sizes: Sequence[int]) -> hk.Transformed:
+  """The backbone of `make_network` alone (same parameter names): features of flattened images."""
+  return hk.without_apply_rng(hk.transform(lambda x: _backbone(hidden_sizes, x)))
 
 
 def backbone_sizes(params: hk.Params) -> List[int]:
@@ -120,8 +130,68 @@ def xla_flops(fn: Callable, *args) -> float:
   return float(analysis.get("flops", 0.0))
 
 
+def knn_error(reference_features: Array, reference_labels: Array, query_features: Array,
+              query_labels: Array, k: int, num_classes: int) -> Array:
+  """Error of a k-nearest-neighbour classifier (cosine similarity, majority vote) on the queries.
+
+  The probe of the dynamic-kNN baseline (Bornschein et al. 2023): how well a stored backbone's
+  features separate a new task's classes without any training.
+
+  Args:
+    reference_features: [R, F]; reference_labels: [R] int.
+    query_features: [Q, F]; query_labels: [Q] int.
+    k: number of neighbours (at most R).
+    num_classes: size of the label space.
+
+  Returns:
+    Error rate, scalar.
+  """
+  def unit(f):
+    return f / (jnp.linalg.norm(f, axis=-1, keepdims=True) + 1e-8)
+
+  similarity = unit(query_features) @ unit(reference_features).T  # [Q, R]
+  _, neighbours = jax.lax.top_k(similarity, k)  # [Q, k]
+  votes = jnp.sum(jax.nn.one_hot(reference_labels[neighbours], num_classes), axis=1)  # [Q, C]
+  return jnp.mean(jnp.argmax(votes, axis=-1) != query_labels)
+
+
+def knn_select(backbones: Sequence[hk.Params], task: datasets.Task, k: int, max_reference: int,
+               seed: int = 0) -> Tuple[int, List[float], float]:
+  """Dynamic-kNN model selection: the stored backbone whose features give the lowest kNN error on
+  the task's dev split, with (up to `max_reference` of) its train split as the reference set.
+
+  Args:
+    backbones: stored backbone parameters (`backbone/~/linear_i`), at least one.
+    task: the new task (its train and dev splits are used, never the test split).
+    k: neighbours of the probe.
+    max_reference: bound on the reference examples (the probe's compute grows with it).
+    seed: seed of the reference subsample.
+
+  Returns:
+    (index of the chosen backbone (first of equal errors), kNN dev error of each, FLOPs of all
+    probes from XLA's cost analysis).
+  """
+  if not backbones:
+    raise ValueError("knn_select needs at least one stored backbone, got none")
+  n = len(task.train.x)
+  idx = np.sort(np.random.default_rng(seed).permutation(n)[:max_reference])
+  x_ref, y_ref = jnp.asarray(task.train.x[idx]), jnp.asarray(task.train.y[idx])
+  x_dev, y_dev = jnp.asarray(task.dev.x), jnp.asarray(task.dev.y)
+  k = min(k, len(idx))
+  errors, flops = [], 0.0
+  for params in backbones:
+    net = make_backbone(backbone_sizes(params))
+
+    def probe(p, xr, yr, xd, yd, net=net):
+      return knn_error(net.apply(p, xr), yr, net.apply(p, xd), yd, k, task.num_classes)
+
+    errors.append(float(jax.jit(probe)(params, x_ref, y_ref, x_dev, y_dev)))
+    flops += xla_flops(probe, params, x_ref, y_ref, x_dev, y_dev)
+  return int(np.argmin(errors)), errors, flops
+
+
 # ----------------------------------------------------------------------------------------------
-# Fine-tuning learner (independent / previous / pruned).
+# Fine-tuning learner (independent / previous / dynamic kNN / pruned).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,10 +199,13 @@ class FinetuneConfig:
   """Configuration of the fine-tuning learner.
 
   Attributes:
-    init_from: "scratch" (independent baseline) or "previous" (fine-tune the last task's backbone).
+    init_from: "scratch" (independent baseline), "previous" (fine-tune the last task's backbone)
+      or "knn" (fine-tune the stored backbone that scores best under a kNN probe, `knn_select`).
     hidden_sizes: widths of the MLP backbone.
-    prune_fraction: with init_from="previous", the fraction of each hidden layer's units removed
-      (lowest incoming-weight norm) before fine-tuning; 0 disables pruning.
+    prune_fraction: with a pretrained start ("previous" or "knn"), the fraction of each hidden
+      layer's units removed (lowest incoming-weight norm) before fine-tuning; 0 disables pruning.
+    knn_neighbours: k of the kNN probe ("knn").
+    knn_reference: at most this many training examples form the probe's reference set ("knn").
     learning_rates: Adam step sizes tried on every task; the dev split picks one, all trials count.
     batch_size: minibatch size.
     epochs: passes over the training split, within [min_steps, max_steps] steps.
@@ -142,6 +215,8 @@ class FinetuneConfig:
   init_from: str = PREVIOUS
   hidden_sizes: Tuple[int, ...] = (256, 128)
   prune_fraction: float = 0.0
+  knn_neighbours: int = 5
+  knn_reference: int = 1000
   learning_rates: Tuple[float, ...] = (1e-3, 3e-3)
   batch_size: int = 64
   epochs: float = 10.0
@@ -150,13 +225,17 @@ class FinetuneConfig:
   seed: int = 0
 
   def __post_init__(self):
-    if self.init_from not in (SCRATCH, PREVIOUS):
-      raise ValueError(f"init_from={self.init_from!r}; expected {SCRATCH!r} or {PREVIOUS!r}")
+    if self.init_from not in (SCRATCH, PREVIOUS, KNN):
+      raise ValueError(f"init_from={self.init_from!r}; expected {SCRATCH!r}, {PREVIOUS!r} or "
+                       f"{KNN!r}")
     if not 0.0 <= self.prune_fraction < 1.0:
       raise ValueError(f"prune_fraction={self.prune_fraction} must lie in [0, 1)")
-    if self.prune_fraction > 0 and self.init_from != PREVIOUS:
-      raise ValueError(f"prune_fraction={self.prune_fraction} needs init_from={PREVIOUS!r}, "
-                       f"got {self.init_from!r}: pruning applies to a pretrained backbone")
+    if self.prune_fraction > 0 and self.init_from == SCRATCH:
+      raise ValueError(f"prune_fraction={self.prune_fraction} needs init_from={PREVIOUS!r} or "
+                       f"{KNN!r}, got {SCRATCH!r}: pruning applies to a pretrained backbone")
+    if self.knn_neighbours < 1 or self.knn_reference < 1:
+      raise ValueError(f"knn_neighbours={self.knn_neighbours} and knn_reference="
+                       f"{self.knn_reference} must be >= 1")
     if not self.learning_rates or min(self.learning_rates) <= 0:
       raise ValueError(f"learning_rates={self.learning_rates} must be non-empty and positive")
     if not 0 < self.min_steps <= self.max_steps:
@@ -166,6 +245,7 @@ class FinetuneConfig:
 class FinetuneState(NamedTuple):
   params: Optional[hk.Params]  # Backbone + head of the last task's model (None before any task).
   num_tasks: int
+  backbones: Tuple[hk.Params, ...] = ()  # Every task's backbone, in order ("knn" only).
 
 
 class FinetuneLearner(Learner):
@@ -181,22 +261,30 @@ class FinetuneLearner(Learner):
   def init(self) -> FinetuneState:
     return FinetuneState(None, 0)
 
-  def _start_backbone(self, state: FinetuneState) -> Optional[hk.Params]:
+  def _start_backbone(self, state: FinetuneState, task: datasets.Task
+                      ) -> Tuple[Optional[hk.Params], float]:
+    """The backbone to fine-tune (None: from scratch) and the FLOPs spent choosing it."""
     c = self._config
     if c.init_from == SCRATCH or state.params is None:
-      return None
-    backbone = {k: v for k, v in state.params.items() if k.startswith("backbone/")}
+      return None, 0.0
+    flops = 0.0
+    if c.init_from == KNN:
+      chosen, _, flops = knn_select(state.backbones, task, c.knn_neighbours, c.knn_reference,
+                                    seed=c.seed * 131 + state.num_tasks)
+      backbone = state.backbones[chosen]
+    else:
+      backbone = {k: v for k, v in state.params.items() if k.startswith("backbone/")}
     if c.prune_fraction > 0:
       target = [max(1, int(round((1.0 - c.prune_fraction) * h))) for h in c.hidden_sizes]
       sizes = backbone_sizes(backbone)
       if any(s > t for s, t in zip(sizes, target)):
         backbone = prune_units(backbone, [min(s, t) for s, t in zip(sizes, target)])
-    return backbone
+    return backbone, flops
 
   def train(self, task: datasets.Task, state: FinetuneState) -> Tuple[FinetuneState, Resources]:
     c = self._config
     start = time.time()
-    backbone = self._start_backbone(state)
+    backbone, total_flops = self._start_backbone(state, task)
     sizes = backbone_sizes(backbone) if backbone is not None else list(c.hidden_sizes)
     net = make_network(sizes, task.num_classes)
     n = len(task.train.x)
@@ -211,7 +299,7 @@ class FinetuneLearner(Learner):
     def dev_error(params):
       return jnp.mean(jnp.argmax(net.apply(params, x_dev), -1) != y_dev)
 
-    total_flops, best = 0.0, None
+    best = None
     for trial, lr in enumerate(c.learning_rates):
       key = jax.random.PRNGKey(c.seed * 7919 + state.num_tasks * 101 + trial)
       params = net.init(key, x_train[:1])
@@ -236,7 +324,10 @@ class FinetuneLearner(Learner):
       if best is None or err < best[0]:
         best = (err, params)
     resources = Resources(total_flops, time.time() - start, steps * len(c.learning_rates))
-    return FinetuneState(best[1], state.num_tasks + 1), resources
+    backbones = state.backbones
+    if c.init_from == KNN:
+      backbones += ({k: v for k, v in best[1].items() if k.startswith("backbone/")},)
+    return FinetuneState(best[1], state.num_tasks + 1, backbones), resources
 
   def predict(self, task: datasets.Task, state: FinetuneState, x: np.ndarray) -> np.ndarray:
     net = make_network(backbone_sizes(state.params), task.num_classes)
@@ -282,6 +373,7 @@ def summarize(results: Sequence[TaskResult]) -> Dict[str, float]:
 LEARNERS: Dict[str, FinetuneConfig] = {
     "independent": FinetuneConfig(init_from=SCRATCH),
     "finetune_previous": FinetuneConfig(init_from=PREVIOUS),
+    "finetune_knn": FinetuneConfig(init_from=KNN),
     "finetune_pruned": FinetuneConfig(init_from=PREVIOUS, prune_fraction=0.5),
 }
 

@@ -129,7 +129,9 @@ class ConfigTest(parameterized.TestCase):
       ("samples", dict(num_samples=0), "num_samples"),
       ("objective", dict(drift_objective="elbo"), "drift_objective"),
       ("parameterisation", dict(drift_parameterisation="gamma"), "drift_parameterisation"),
-      ("log_boundary", dict(initial_gamma=1.0, drift_parameterisation="log_delta"), "boundary"))
+      ("log_boundary", dict(initial_gamma=1.0, drift_parameterisation="log_delta"), "boundary"),
+      ("temperature", dict(initial_temperature=0.0), "initial_temperature"),
+      ("temperature_rate", dict(temperature_learning_rate=-1.0), "learning rates"))
   def test_rejects(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       kalman.KalmanHeadConfig(**kwargs)
@@ -229,6 +231,29 @@ class DriftLearningTest(parameterized.TestCase):
     self.assertLess(np.mean(errors[-30:]), 0.2)
     preds = jnp.argmax(head.predict(state, jnp.asarray(x[-1])), -1)
     self.assertGreater(float(jnp.mean(preds == y[-1])), 0.7)
+
+  def test_temperature_and_drift_have_their_own_step_sizes(self):
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=(6, 8, 5)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 3, size=(6, 8)))
+
+    def run(**kwargs):
+      head = kalman.KalmanHead(kalman.KalmanHeadConfig(initial_gamma=0.99, **kwargs), 5, 3)
+      state = head.init(jax.random.PRNGKey(0))
+      for t in range(6):
+        state, _ = head.update(state, x[t], y[t])
+      return state
+
+    init = kalman.KalmanHead(kalman.KalmanHeadConfig(initial_gamma=0.99, initial_temperature=0.2),
+                             5, 3).init(jax.random.PRNGKey(0))
+    self.assertAlmostEqual(float(jnp.exp(init.log_temperature)), 0.2, places=6)
+    frozen_tau = run(drift_learning_rate=0.05, temperature_learning_rate=0.0)
+    self.assertEqual(float(frozen_tau.log_temperature), 0.0)
+    self.assertNotAlmostEqual(float(frozen_tau.drift), float(init.drift), places=4)
+    frozen_gamma = run(drift_learning_rate=0.0, temperature_learning_rate=0.1)
+    self.assertAlmostEqual(float(frozen_gamma.drift), float(init.drift), places=7)
+    # Adam's first steps move log τ by about its step size each.
+    self.assertGreater(abs(float(frozen_gamma.log_temperature)), 0.2)
 
   def test_feature_fine_tuning_moves_features_downhill(self):
     rng = np.random.default_rng(2)
