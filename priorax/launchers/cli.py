@@ -307,6 +307,11 @@ def _train(args) -> int:
     summary = local.run_experiment(config)
   print(f"final evaluation return: {summary['final_eval_return']:.1f} "
         f"(mean of {summary['eval_episodes']} episodes, {summary['actor_steps']:,} steps)")
+  write_run_report = getattr(config.builder, "write_run_report", None)  # Agent-specific plots.
+  report = write_run_report and write_run_report(config.run_dir, config.eval_episodes)
+  if report:
+    print(f"belief error by step: {report['first_step_error']:.3f} at the first decision, "
+          f"{report['last_step_error']:.3f} at the last ({report['plot']})")
   return 0
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from priorax.agents.task_inference import belief_report
 from priorax.agents.task_inference import config as config_lib
 from priorax.launchers import cli
 
@@ -52,6 +53,8 @@ def test_every_variant_trains_from_replayed_sequences(runs, variant):
     assert "belief_loss" not in rows[0]
   for key in keys:
     assert np.all(np.isfinite([float(r[key]) for r in rows])), key
+  # The belief's error against the step within an episode, for the variants with a belief.
+  assert (run_dir / belief_report.PLOT_FILE).exists() == (variant != "rl2")
   config = json.loads((run_dir / "config.json").read_text())
   assert config["agent"] == "task_inference" and config["agent_config"]["variant"] == variant
 

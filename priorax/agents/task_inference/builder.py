@@ -1,6 +1,6 @@
 """Wires `task_inference`'s pieces: sequence replay, adder, dataset, learner, recurrent actor."""
 
-from typing import Any, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import jax
 import numpy as np
@@ -14,6 +14,7 @@ from priorax import specs
 from priorax.agents import actors
 from priorax.agents.kl_svg0 import builder as kl_builder
 from priorax.agents.task_inference import acting
+from priorax.agents.task_inference import belief_report
 from priorax.agents.task_inference import config as config_lib
 from priorax.agents.task_inference import learning
 from priorax.agents.task_inference import networks as networks_lib
@@ -107,3 +108,10 @@ class TaskInferenceBuilder:
                                    update_period=self._config.variable_update_period)
     return actors.RecurrentActor(policy, self._networks.core.initial_state(None),
                                  self._environment_spec, client, key, adder, has_extras=True)
+
+  def write_run_report(self, run_dir: str, num_episodes: int) -> Optional[Dict[str, Any]]:
+    """After training, for variants with a belief: its error against the step within an episode
+    over `num_episodes` episodes (`belief_report`); None for rl2."""
+    if self._config.variant == "rl2":
+      return None
+    return belief_report.write_belief_report(run_dir, num_episodes)

@@ -36,8 +36,9 @@ class TaskInferenceConfig:
   target_entropy: Optional[float] = None  # None: −D, as in SAC.
 
   # Networks. The core (the RL² core or the belief network) reads (x_t, a_{t−1}, r_{t−1}) through
-  # an MLP and an LSTM; every observation key but `task` reaches it. The critic is feed-forward and
-  # privileged: it sees every key, the true task included (allowed by METHODS §7).
+  # an MLP and an LSTM; every observation key but `task` reaches it. The twin critics of rl2 and
+  # rl2_aux read the core's features (no `task`); those of task_inference and oracle are
+  # feed-forward and privileged: they see every key, the true task included (METHODS §7).
   core_hidden_sizes: Tuple[int, ...] = (128,)
   lstm_size: int = 128
   policy_hidden_sizes: Tuple[int, ...] = (256, 256)

@@ -2,7 +2,9 @@
 
 One update takes a batch of sequences (`priorax.replay.Step`, [B, N, ...] leaves) and computes, at
 the pre-update parameters, the Retrace critic loss and the policy loss (SVG(0) plus the belief
-loss, `losses.policy_loss`); α is tuned towards the target entropy. Targets (π' with its core, Q')
+loss, `losses.policy_loss`); α is tuned towards the target entropy. The recurrent critics of rl2
+and rl2_aux share the policy's core, so the core's update there is the sum of both losses'
+gradients (one optimizer per parameter, as for a shared torso). Targets (π' with its core, Q')
 are hard copies of the online networks every `target_update_period` updates. The state is
 `kl_svg0`'s `RetraceTrainingState` (no trainable prior), so `step`, `check_finite`,
 `get_variables`, `save` and `restore` are `kl_svg0`'s.
@@ -81,7 +83,9 @@ def make_update_step(networks: networks_lib.TaskInferenceNetworks, prior: priors
                      target_kl: float, options: Options):
   """Returns `update_step(state, steps) -> (state, metrics)`, pure and jittable (see the module
   docstring; `sequence_learning.make_retrace_update_step` without a trainable prior)."""
-  critic_grad = jax.value_and_grad(losses.critic_loss, has_aux=True)
+  # Recurrent critics also differentiate the critic loss with respect to the policy's core.
+  critic_grad = jax.value_and_grad(
+      losses.critic_loss, argnums=(0, 3) if networks.recurrent_critic else 0, has_aux=True)
   policy_grad = jax.value_and_grad(losses.policy_loss, has_aux=True)
   alpha_grad = jax.grad(kl_losses.alpha_loss)
 
@@ -93,15 +97,20 @@ def make_update_step(networks: networks_lib.TaskInferenceNetworks, prior: priors
         state.policy_params, state.target_prior_params, steps, alpha, critic_key,
         networks=networks, prior=prior, burn_in=options.burn_in, discount=options.discount,
         lambda_=options.lambda_, num_action_samples=options.num_action_samples)
+    if networks.recurrent_critic:
+      critic_grads, critic_core_grads = critic_grads
     (policy_loss, policy_stats), policy_grads = policy_grad(
-        state.policy_params, state.target_critic_params, state.target_prior_params, steps, alpha,
-        policy_key, networks=networks, prior=prior, burn_in=options.burn_in,
-        belief_cost=options.belief_cost, entropy_cost=options.entropy_cost,
+        state.policy_params, state.target_critic_params, state.target_policy_params,
+        state.target_prior_params, steps, alpha, policy_key, networks=networks, prior=prior,
+        burn_in=options.burn_in, belief_cost=options.belief_cost, entropy_cost=options.entropy_cost,
         num_action_samples=options.num_action_samples)
 
     critic_updates, critic_opt_state = critic_optimizer.update(
         critic_grads, state.critic_opt_state, state.critic_params)
     critic_params = optax.apply_updates(state.critic_params, critic_updates)
+    if networks.recurrent_critic:
+      policy_grads = {**policy_grads, "core": jax.tree_util.tree_map(
+          jnp.add, policy_grads["core"], critic_core_grads["core"])}
     policy_updates, policy_opt_state = policy_optimizer.update(policy_grads,
                                                                state.policy_opt_state)
     policy_params = optax.apply_updates(state.policy_params, policy_updates)

@@ -5,7 +5,9 @@ All are pure functions of explicit inputs. Sequences are `priorax.replay.Step` b
 burn_in + L + 1 stored steps whose extras are `recurrent.RecurrentExtras`; the core is replayed
 from the state stored at step 0, the first `burn_in` steps only refresh it (R2D2, Kapturowski et
 al. 2019, §3), and the losses see the remaining L + 1 steps with the policy's own extras (behaviour
-density and pre-squash action, `kl_svg0.sequence_losses`).
+density and pre-squash action, `kl_svg0.sequence_losses`). The recurrent critics of rl2 and
+rl2_aux read the same replayed features (the online core's for Q, the target core's for Q'), so
+they too start from the stored state after burn-in.
 """
 
 from typing import NamedTuple
@@ -79,8 +81,16 @@ class PolicyStats(NamedTuple):
   belief_error: chex.Array
 
 
-def policy_loss(policy_params, target_critic_params, prior_params, steps: Step, alpha: chex.Array,
-                key: chex.PRNGKey, *, networks: networks_lib.TaskInferenceNetworks,
+def critic_parameters(networks: networks_lib.TaskInferenceNetworks, critic_params,
+                      features: chex.Array):
+  """The critic parameters `replay_networks` take: (critic params, core features [M, H]) for
+  recurrent critics, the critic params alone for the feed-forward ones."""
+  return (critic_params, features) if networks.recurrent_critic else critic_params
+
+
+def policy_loss(policy_params, target_critic_params, target_policy_params, prior_params,
+                steps: Step, alpha: chex.Array, key: chex.PRNGKey, *,
+                networks: networks_lib.TaskInferenceNetworks,
                 prior: priors_base.Prior, burn_in: int, belief_cost: float, entropy_cost: float,
                 num_action_samples: int):
   """`kl_svg0`'s SVG(0) policy loss on the replayed core's features, plus belief_cost times the
@@ -90,15 +100,21 @@ def policy_loss(policy_params, target_critic_params, prior_params, steps: Step, 
 
   Where gradients go is the variant's (see `networks`): for rl2/rl2_aux the SVG(0) term trains
   the core (through h_t); for task_inference/oracle it reaches only the policy's torso and head,
-  and the belief term only the core and belief head.
+  and the belief term only the core and belief head. The recurrent critics of rl2/rl2_aux score
+  actions on the target core's features (`target_policy_params`, a constant here).
 
   Returns:
     (loss, PolicyStats).
   """
   features, tail = replay_features(networks, policy_params, steps, burn_in)
+  target_features = None
+  if networks.recurrent_critic:
+    target_features, _ = replay_features(networks, target_policy_params, steps, burn_in)
   rl_loss, rl_stats = sequence_losses.sequence_policy_loss(
-      (policy_params["heads"], features), target_critic_params, prior_params, tail, alpha, key,
-      networks=networks_lib.policy_networks(networks), prior=prior, entropy_cost=entropy_cost,
+      (policy_params["heads"], features),
+      critic_parameters(networks, target_critic_params, target_features), prior_params, tail,
+      alpha, key, networks=networks_lib.replay_networks(networks), prior=prior,
+      entropy_cost=entropy_cost,
       num_action_samples=num_action_samples)
   loss, nll, error = rl_loss, jnp.zeros(()), jnp.zeros(())
   if networks.has_belief:
@@ -118,11 +134,16 @@ def critic_loss(critic_params, target_critic_params, target_policy_params, polic
                 networks: networks_lib.TaskInferenceNetworks, prior: priors_base.Prior,
                 burn_in: int, discount: float, lambda_: float, num_action_samples: int):
   """`kl_svg0`'s Retrace critic loss, the policies π and π' reading their own cores' features
-  (each replayed from the stored state with burn-in). Returns (loss, RetraceCriticStats)."""
+  (each replayed from the stored state with burn-in). The recurrent critics of rl2/rl2_aux read
+  the same features: Q the online core's, whose gradient reaches `policy_params["core"]` (the
+  learner applies it with the policy's update), Q' the target core's. Returns
+  (loss, RetraceCriticStats)."""
   features, tail = replay_features(networks, policy_params, steps, burn_in)
   target_features, _ = replay_features(networks, target_policy_params, steps, burn_in)
   return sequence_losses.retrace_critic_loss(
-      critic_params, target_critic_params, (target_policy_params["heads"], target_features),
-      (policy_params["heads"], features), prior_params, tail, alpha, key,
-      networks=networks_lib.policy_networks(networks), prior=prior, discount=discount,
+      critic_parameters(networks, critic_params, features),
+      critic_parameters(networks, target_critic_params, target_features),
+      (target_policy_params["heads"], target_features), (policy_params["heads"], features),
+      prior_params, tail, alpha, key,
+      networks=networks_lib.replay_networks(networks), prior=prior, discount=discount,
       lambda_=lambda_, num_action_samples=num_action_samples)

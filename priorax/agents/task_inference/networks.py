@@ -1,4 +1,4 @@
-"""Networks of `task_inference`: a recurrent core, policy and belief heads, privileged critics.
+"""Networks of `task_inference`: a recurrent core, policy and belief heads, and twin critics.
 
 Humplik et al. 2019 (https://arxiv.org/abs/1905.06424), §3–4. One core (`recurrent.
 make_recurrent_network`, an MLP and LSTM over (x_t, a_{t−1}, r_{t−1}) with `task` left out) gives
@@ -11,7 +11,16 @@ features h_t; what reads them depends on the variant:
                   measure how well the task can be inferred (the policy never reads it).
 The belief is a diagonal Gaussian over a vector descriptor (features: mean and scale) or, for a
 descriptor of one-hot rows like Numpad's [rows, tiles], a categorical per row (features: the
-rows' log-probabilities). The critics are `kl_svg0`'s twin critics on every observation key.
+rows' log-probabilities).
+
+The critics are `kl_svg0`'s twin critics. For rl2 and rl2_aux they are recurrent: Q(h_t, a_t) reads
+the shared core's features h_t and never `task`, so policy and critic are trained end to end by RL
+alone (Duan et al. 2016). They share the policy's core rather than owning one, as in R2D2
+(Kapturowski et al. 2019, §3), where one recurrent network is trained from the state its actor
+stored: the actor stores only the core state it runs, so a critic with its own LSTM would have no
+stored state to start its replay from. The critic loss therefore trains the core too (`learning`).
+For task_inference and oracle the critics are feed-forward and privileged: they see every
+observation key, the true task included (allowed by METHODS §7).
 """
 
 import dataclasses
@@ -22,6 +31,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
+from dm_env import specs as dm_specs
 
 from priorax import specs
 from priorax.agents.kl_svg0 import config as kl_config
@@ -33,6 +43,10 @@ from priorax.networks import recurrent
 from priorax.networks import torsos
 
 TASK_KEY = "task"
+# The key under which the recurrent critics read the core's features h_t.
+FEATURES_KEY = "core_features"
+# The variants whose critics read h_t (trained by RL alone) rather than the privileged observation.
+RECURRENT_CRITIC_VARIANTS = ("rl2", "rl2_aux")
 
 
 class Belief(NamedTuple):
@@ -57,7 +71,8 @@ class TaskInferenceNetworks:
     heads_init: key -> head parameters.
     heads_apply: (head params, features [M, H], observation [M]) -> HeadOutputs.
     critics: `kl_svg0` networks whose critic_init/critic_apply are the twin critics (its policy
-      functions are unused; `learning` swaps in the heads).
+      functions are unused; `replay_networks` swaps in the heads); with `recurrent_critic` they
+      read only {FEATURES_KEY: h_t}.
     variant: one of `config.VARIANTS`.
     categorical_task: whether the belief is categorical per row (else Gaussian).
   """
@@ -72,6 +87,11 @@ class TaskInferenceNetworks:
   @property
   def has_belief(self) -> bool:
     return self.variant != "rl2"
+
+  @property
+  def recurrent_critic(self) -> bool:
+    """Whether the critics read the core's features (rl2, rl2_aux) rather than the observation."""
+    return self.variant in RECURRENT_CRITIC_VARIANTS
 
   def init(self, key: chex.PRNGKey) -> hk.Params:
     core_key, heads_key = jax.random.split(key)
@@ -137,7 +157,11 @@ def make_networks(environment_spec: specs.EnvironmentSpec,
   transformed = hk.without_apply_rng(hk.transform(forward))
   dummy_features = np.zeros((1, config.lstm_size), np.float32)
   dummy_observation = kl_networks.dummy_observation(environment_spec)
-  critics = kl_networks.make_networks(environment_spec, kl_config.KLSVG0Config(
+  critic_spec = environment_spec
+  if variant in RECURRENT_CRITIC_VARIANTS:
+    critic_spec = environment_spec._replace(observations={
+        FEATURES_KEY: dm_specs.Array((config.lstm_size,), np.float32)})
+  critics = kl_networks.make_networks(critic_spec, kl_config.KLSVG0Config(
       critic_hidden_sizes=config.critic_hidden_sizes, min_scale=config.min_scale))
   return TaskInferenceNetworks(
       core=core,
@@ -148,13 +172,30 @@ def make_networks(environment_spec: specs.EnvironmentSpec,
       categorical_task=categorical)
 
 
-def policy_networks(networks: TaskInferenceNetworks) -> kl_networks.KLSVG0Networks:
-  """`kl_svg0` networks whose policy is the heads over precomputed features, so that
-  `kl_svg0.sequence_losses` apply unchanged: their policy parameters are the pair (head params,
-  features [M, H]) for the flattened states [M] of the batch, so gradients reach the features."""
+def replay_networks(networks: TaskInferenceNetworks) -> kl_networks.KLSVG0Networks:
+  """`kl_svg0` networks over precomputed core features, so that `kl_svg0.sequence_losses` apply
+  unchanged.
+
+  Their policy parameters are the pair (head params, features [M, H]) for the flattened states [M]
+  of the batch, so gradients reach the features. With `recurrent_critic`, the critic parameters
+  are likewise (critic params, features [M, H]); the critics may be called on the batch repeated K
+  times, sample-major (`sequence_losses.expected_q`), and the features are repeated to match.
+  Otherwise the critic parameters are the critics' own.
+  """
 
   def policy_apply(params_and_features: tuple[Any, chex.Array], observation):
     params, features = params_and_features
     return networks.heads_apply(params, features, observation).policy
 
-  return dataclasses.replace(networks.critics, policy_init=None, policy_apply=policy_apply)
+  critic_apply = networks.critics.critic_apply
+  if networks.recurrent_critic:
+
+    def critic_apply(params_and_features: tuple[Any, chex.Array], observation, action):
+      del observation  # h_t already summarises it, without `task`.
+      params, features = params_and_features
+      repeats = action.shape[0] // features.shape[0]
+      return networks.critics.critic_apply(
+          params, {FEATURES_KEY: jnp.tile(features, (repeats, 1))}, action)
+
+  return dataclasses.replace(networks.critics, policy_init=None, policy_apply=policy_apply,
+                             critic_apply=critic_apply)

@@ -1,5 +1,6 @@
 """`task_inference` learner pieces: the belief loss by hand, where each variant's gradients go,
-the policy's blindness to `task`, and a finite update for every variant."""
+the policy's and rl2's critic's blindness to `task`, the recurrent critic's stored-state replay,
+and a finite update for every variant."""
 
 from dm_env import specs as dm_specs
 import haiku as hk
@@ -105,7 +106,7 @@ def _policy_loss_parts(spec, variant):
 
   def loss(params, belief_cost):
     return losses.policy_loss(
-        params, critic_params, prior.params, steps, jnp.asarray(0.5), jax.random.PRNGKey(3),
+        params, critic_params, params, prior.params, steps, jnp.asarray(0.5), jax.random.PRNGKey(3),
         networks=networks, prior=prior, burn_in=BURN_IN, belief_cost=belief_cost,
         entropy_cost=0.0, num_action_samples=2)
 
@@ -197,6 +198,103 @@ def test_learner_step_is_finite_for_every_variant(spec, variant):
   # Target copies were refreshed at update 2.
   assert _norm(jax.tree_util.tree_map(lambda a, b: a - b, after.target_policy_params,
                                       before.target_policy_params)) > 0
+
+
+def _critic_parts(variant, spec=VECTOR_SPEC):
+  config = _config(variant)
+  networks = networks_lib.make_networks(spec, config)
+  params = networks.init(jax.random.PRNGKey(1))
+  critic_params = networks.critics.critic_init(jax.random.PRNGKey(2))
+  prior = builder_lib.TaskInferenceBuilder(config).make_prior(spec)
+
+  def critic_loss(critic_params, policy_params, steps):
+    return losses.critic_loss(
+        critic_params, critic_params, policy_params, policy_params, prior.params, steps,
+        jnp.asarray(0.5), jax.random.PRNGKey(3), networks=networks, prior=prior, burn_in=BURN_IN,
+        discount=0.9, lambda_=1.0, num_action_samples=2)[0]
+
+  return networks, params, critic_params, critic_loss
+
+
+def _replayed_q(networks, params, critic_params, steps, burn_in):
+  """Q_i(h_t, a_t) [2, B·(N − burn_in)] of replayed sequences, by the learner's own path."""
+  features, tail = losses.replay_features(networks, params, steps, burn_in)
+  flat = jax.tree_util.tree_map(lambda x: x.reshape((-1, *x.shape[2:])), tail)
+  return networks_lib.replay_networks(networks).critic_apply(
+      losses.critic_parameters(networks, critic_params, features), flat.observation, flat.action)
+
+
+def test_recurrent_critic_replayed_from_its_stored_state_equals_the_online_pass():
+  networks, params, critic_params, _ = _critic_parts("rl2")
+  random = np.random.RandomState(0)
+  length, first, starts_at = 12, 3, 7  # Online steps; the replayed window; an episode start.
+  position = random.normal(size=(length, 2)).astype(np.float32)
+  action = np.tanh(random.normal(size=(length, 2))).astype(np.float32)
+  reward = random.normal(size=(length,)).astype(np.float32)
+  start = np.zeros(length, bool)
+  start[[0, starts_at]] = True
+  # The online pass, as the actor runs it: the core's state carried and reset at episode starts.
+  state, states, online_q = networks.core.initial_state(1), [], []
+  for t in range(length):
+    if start[t]:
+      state = networks.core.initial_state(1)
+    states.append(state)
+    prev_action = np.zeros((1, 2), np.float32) if start[t] else action[None, t - 1]
+    prev_reward = np.zeros((1,), np.float32) if start[t] else reward[None, t - 1]
+    inputs = recurrent.CoreInput({"position": position[None, t], "task": np.ones((1, 2))},
+                                 prev_action, prev_reward)
+    features, state = networks.core.step(params["core"], inputs, state)
+    online_q.append(networks.critics.critic_apply(
+        critic_params, {networks_lib.FEATURES_KEY: features}, action[None, t])[:, 0])
+  # The replayed window steps first … length − 1, from the state the actor stored at `first`.
+  window = slice(first, length)
+  stored = jax.tree_util.tree_map(lambda *x: jnp.stack(x, 1), *states)  # [1, length, H].
+  steps = Step(
+      observation={"position": position[None, window], "task": np.ones((1, length - first, 2))},
+      action=action[None, window], reward=reward[None, window],
+      discount=np.ones((1, length - first)), start_of_episode=start[None, window],
+      mask=np.ones((1, length - first)),
+      extras=recurrent.RecurrentExtras(
+          core_state=hk.LSTMState(stored.hidden[:, window], stored.cell[:, window]),
+          prev_action=np.concatenate([np.zeros((1, 2)), action[:-1]])[None, window],
+          prev_reward=np.concatenate([[0.0], reward[:-1]])[None, window]))
+  replayed = _replayed_q(networks, params, critic_params, steps, BURN_IN)
+  np.testing.assert_allclose(replayed, np.stack(online_q[first + BURN_IN:], 1), rtol=1e-5,
+                             atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["rl2", "rl2_aux"])
+def test_rl2_critic_sees_no_task_descriptor(variant):
+  networks, params, critic_params, critic_loss = _critic_parts(variant)
+  assert networks.recurrent_critic
+  steps = _steps(VECTOR_SPEC, 6)
+  changed = steps._replace(observation={**steps.observation,
+                                        "task": steps.observation["task"] * -3.0 + 1.0})
+  np.testing.assert_array_equal(_replayed_q(networks, params, critic_params, steps, BURN_IN),
+                                _replayed_q(networks, params, critic_params, changed, BURN_IN))
+  np.testing.assert_array_equal(critic_loss(critic_params, params, steps),
+                                critic_loss(critic_params, params, changed))
+
+
+def test_privileged_critic_reads_the_task_descriptor():
+  networks, params, critic_params, _ = _critic_parts("task_inference")
+  assert not networks.recurrent_critic
+  steps = _steps(VECTOR_SPEC, 6)
+  changed = steps._replace(observation={**steps.observation,
+                                        "task": steps.observation["task"] * -3.0 + 1.0})
+  assert not np.allclose(_replayed_q(networks, params, critic_params, steps, BURN_IN),
+                         _replayed_q(networks, params, critic_params, changed, BURN_IN))
+
+
+@pytest.mark.parametrize("variant,reaches_core", [("rl2", True), ("rl2_aux", True),
+                                                  ("task_inference", False), ("oracle", False)])
+def test_critic_loss_trains_the_shared_core_only_for_recurrent_critics(variant, reaches_core):
+  _, params, critic_params, critic_loss = _critic_parts(variant)
+  steps = _steps(VECTOR_SPEC, 6)
+  critic_grads, policy_grads = jax.grad(critic_loss, argnums=(0, 1))(critic_params, params, steps)
+  assert _norm(critic_grads) > 0
+  assert (_norm(policy_grads["core"]) > 0) == reaches_core
+  assert _norm(policy_grads["heads"]) == 0.0
 
 
 def test_config_rejects_bad_values():
