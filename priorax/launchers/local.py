@@ -252,20 +252,24 @@ class PeriodicCheckpoint:
       self.save()
 
 
+def close_replay(iterator: Any, server: reverb.Server) -> None:
+  """Closes a prefetching iterator, then stops its server: a Reverb sample cannot be interrupted
+  once its server is gone."""
+  close = getattr(iterator, "close", None)
+  if close is not None:
+    close(timeout=1.0)
+  server.stop()
+
+
 def end_learner_run(label: str, save_checkpoint: Callable[[], str], iterator: Any,
                     server: reverb.Server, *, interrupted: bool, learner_steps: int) -> None:
-  """Ends a run that only steps a learner (offline, distillation): final checkpoint, then the
-  prefetching iterator closed before the server stops (a Reverb sample cannot be interrupted once
-  its server is gone); after Ctrl-C or SIGTERM, says how to resume and re-raises
-  KeyboardInterrupt."""
+  """Ends a run that only steps a learner (offline, distillation, NPMP): final checkpoint, then
+  `close_replay`; after Ctrl-C or SIGTERM, says how to resume and re-raises KeyboardInterrupt."""
   try:
     path = save_checkpoint()
     print(f"[{label}] checkpoint saved: {path}", flush=True)
   finally:
-    close = getattr(iterator, "close", None)
-    if close is not None:
-      close(timeout=1.0)
-    server.stop()
+    close_replay(iterator, server)
   if interrupted:
     print(f"[{label}] interrupted at {learner_steps:,} learner steps; run the same command again "
           f"to resume", flush=True)
@@ -430,13 +434,9 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
       path = save_checkpoint()
       print(f"[train] checkpoint saved: {path}", flush=True)
   finally:
-    # The prefetcher is closed before the server stops (a Reverb sample cannot be interrupted
-    # once its server is gone); a learner blocked on an empty buffer is a daemon thread and is
-    # left behind after a short wait: the final checkpoint is already written.
-    close = getattr(iterator, "close", None)
-    if close is not None:
-      close(timeout=1.0)
-    server.stop()
+    # A learner blocked on an empty buffer is a daemon thread and is left behind after a short
+    # wait: the final checkpoint is already written.
+    close_replay(iterator, server)
     learner_thread.join(timeout=1.0)
   if learner_thread.error is not None:
     raise learner_thread.error
