@@ -80,6 +80,12 @@ def _non_negative_float(text: str) -> float:
   return value
 
 
+def _add_periodic_arguments(parser: argparse.ArgumentParser, log_every_s: float = 5.0) -> None:
+  """Seconds between checkpoints and between progress lines, for every command that runs."""
+  parser.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
+  parser.add_argument("--log-every-s", type=_positive_float, default=log_every_s)
+
+
 def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
   """The flags of an `ExperimentConfig`, shared by `train` and `launch`."""
   parser.add_argument("--agent", default="kl_svg0", help="agent name (priorax list agents)")
@@ -95,8 +101,7 @@ def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--eval-every", type=_positive_int, default=10_000,
                       help="environment steps between evaluations")
   parser.add_argument("--eval-episodes", type=_positive_int, default=5)
-  parser.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
-  parser.add_argument("--log-every-s", type=_positive_float, default=5.0)
+  _add_periodic_arguments(parser)
   parser.add_argument("--video", action="store_true", help="record the final policy to policy.mp4")
   parser.add_argument("--prior-from", metavar="RUN_DIR",
                       help="transfer: initialise the learned prior from RUN_DIR's trained prior "
@@ -161,8 +166,7 @@ def make_parser() -> argparse.ArgumentParser:
   distill.add_argument("--eval-episodes", type=_positive_int, default=50)
   distill.add_argument("--eval-noise", type=float, default=0.2,
                        help="std of the Gaussian noise on the student's action when evaluated")
-  distill.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
-  distill.add_argument("--log-every-s", type=_positive_float, default=5.0)
+  _add_periodic_arguments(distill)
 
   launch = commands.add_parser(
       "launch", help="train on Ray: a Reverb server, a learner, N actors, an evaluator",
@@ -192,8 +196,7 @@ def make_parser() -> argparse.ArgumentParser:
   npmp.add_argument("--seed", type=_non_negative_int, default=0)
   npmp.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="override an NPMPConfig field, e.g. --set lfpc=true (repeatable)")
-  npmp.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
-  npmp.add_argument("--log-every-s", type=_positive_float, default=5.0)
+  _add_periodic_arguments(npmp)
 
   npmp_track = commands.add_parser(
       "npmp-track", help="one-shot tracking of a library skill by a trained NPMP",
@@ -230,8 +233,7 @@ def make_parser() -> argparse.ArgumentParser:
   library.add_argument("--seed", type=_non_negative_int, default=0)
   library.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="NAME=VALUE", help="override a kl_svg0 config field (repeatable)")
-  library.add_argument("--checkpoint-every-s", type=_positive_float, default=300.0)
-  library.add_argument("--log-every-s", type=_positive_float, default=30.0)
+  _add_periodic_arguments(library, log_every_s=30.0)
   library.add_argument("--mocap-dir", metavar="DIR",
                        help="where dm_control's CMU mocap file cmu_2020_*.h5 is (for "
                        "--body cmu_humanoid; default $PRIORAX_MOCAP_DIR or ~/.dm_control)")
