@@ -30,7 +30,6 @@ repeated and an interrupted one resumes, so re-running the command continues. Th
     python benchmarks/iwpla_transfer.py --pretrain-env-steps 20000 --transfer-env-steps 10000
 """
 
-import argparse
 import os
 import sys
 
@@ -70,34 +69,12 @@ def run_seed(seed: int, args) -> None:
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-  parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-  parser.add_argument("--pretrain-env-steps", type=int, default=100_000)
-  parser.add_argument("--transfer-env-steps", type=int, default=40_000)
-  parser.add_argument("--eval-every", type=int, default=2_000, help="environment steps")
-  parser.add_argument("--eval-episodes", type=int, default=5)
-  parser.add_argument("--threshold", type=float, default=700.0,
-                      help="evaluation return that counts as solved (of at most 1000)")
+  parser = transfer_kl_svg0.make_parser(
+      __doc__.split("\n")[0], METHODS, transfer_env_steps=40_000, eval_every=2_000,
+      work_dir=WORK_DIR, set_help="req config override for every run (e.g. num_samples=20)")
   parser.add_argument("--freeze-prior", action="store_true",
                       help="keep the transferred prior fixed on the held-out task")
-  parser.add_argument("--work-dir", default=WORK_DIR)
-  parser.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE",
-                      type=lambda text: f"--set={text}",
-                      help="req config override for every run (e.g. num_samples=20)")
-  parser.add_argument("--collect-only", action="store_true")
-  args = parser.parse_args()
-  if not args.collect_only:
-    for seed in args.seeds:
-      run_seed(seed, args)
-  records = transfer_kl_svg0.collect(args.work_dir, args.threshold, methods=tuple(METHODS))
-  if not records:
-    sys.exit("no finished transfer runs under " + args.work_dir)
-  path = results_io.write_results(NAME, records)
-  transfer_kl_svg0.plot(records, args.threshold, path.replace(".json", ".png"),
-                        methods=tuple(METHODS))
-  transfer_kl_svg0.print_ratios(records, args.threshold, methods=tuple(METHODS))
-  print(f"wrote {path}")
+  transfer_kl_svg0.run_and_report(NAME, parser.parse_args(), run_seed, METHODS)
 
 
 if __name__ == "__main__":

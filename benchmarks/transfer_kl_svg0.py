@@ -180,32 +180,45 @@ def print_ratios(records: list, threshold: float, methods=tuple(METHODS)) -> Non
             f"mean {np.mean(list(steps.values())):.0f}{ratio}")
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def make_parser(description: str, methods, *, transfer_env_steps: int, eval_every: int,
+                work_dir: str, set_help: str) -> argparse.ArgumentParser:
+  """The flags every pre-train-then-transfer benchmark shares (this one and IWPLA's)."""
+  parser = argparse.ArgumentParser(description=description)
   parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-  parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+  parser.add_argument("--methods", nargs="+", default=list(methods), choices=list(methods))
   parser.add_argument("--pretrain-env-steps", type=int, default=100_000)
-  parser.add_argument("--transfer-env-steps", type=int, default=60_000)
-  parser.add_argument("--eval-every", type=int, default=4_000, help="environment steps")
+  parser.add_argument("--transfer-env-steps", type=int, default=transfer_env_steps)
+  parser.add_argument("--eval-every", type=int, default=eval_every, help="environment steps")
   parser.add_argument("--eval-episodes", type=int, default=5)
   parser.add_argument("--threshold", type=float, default=700.0,
-                      help="evaluation return that counts as solved")
-  parser.add_argument("--work-dir", default=WORK_DIR)
+                      help="evaluation return that counts as solved (of at most 1000)")
+  parser.add_argument("--work-dir", default=work_dir)
   parser.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE",
-                      type=lambda text: f"--set={text}",
-                      help="agent config override for every run (e.g. for a smoke test)")
+                      type=lambda text: f"--set={text}", help=set_help)
   parser.add_argument("--collect-only", action="store_true")
-  args = parser.parse_args()
+  return parser
+
+
+def run_and_report(name: str, args, run_seed, methods) -> None:
+  """Runs (or resumes) every seed unless --collect-only, then writes the JSON and PNG of every
+  finished run under the work directory and prints the ratios to scratch."""
   if not args.collect_only:
     for seed in args.seeds:
       run_seed(seed, args)
-  records = collect(args.work_dir, args.threshold)
+  records = collect(args.work_dir, args.threshold, methods=tuple(methods))
   if not records:
     sys.exit("no finished transfer runs under " + args.work_dir)
-  path = results_io.write_results(NAME, records)
-  plot(records, args.threshold, path.replace(".json", ".png"))
-  print_ratios(records, args.threshold)
+  path = results_io.write_results(name, records)
+  plot(records, args.threshold, path.replace(".json", ".png"), methods=tuple(methods))
+  print_ratios(records, args.threshold, methods=tuple(methods))
   print(f"wrote {path}")
+
+
+def main():
+  parser = make_parser(__doc__.split("\n")[0], METHODS, transfer_env_steps=60_000,
+                       eval_every=4_000, work_dir=WORK_DIR,
+                       set_help="agent config override for every run (e.g. for a smoke test)")
+  run_and_report(NAME, parser.parse_args(), run_seed, METHODS)
 
 
 if __name__ == "__main__":
