@@ -53,8 +53,10 @@ def machine_description() -> str:
   return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
-def write_results(name: str, records: List[Record], command: Optional[str] = None) -> str:
-  """Writes `benchmarks/results/<name>.json` and returns its path."""
+def write_results(name: str, records: List[Record], command: Optional[str] = None,
+                  machine: Optional[str] = None) -> str:
+  """Writes `benchmarks/results/<name>.json` and returns its path; `machine` defaults to the CPU's
+  `machine_description` (a benchmark that ran on an accelerator names it too)."""
   if not records:
     raise ValueError(f"benchmark {name!r} produced no records")
   os.makedirs(RESULTS_DIR, exist_ok=True)
@@ -62,7 +64,7 @@ def write_results(name: str, records: List[Record], command: Optional[str] = Non
       "benchmark": name,
       "commit": _commit(),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "machine": machine_description(),
+      "machine": machine or machine_description(),
       "command": command or " ".join(shlex.quote(a) for a in sys.argv),
       "records": [
           {"task": r.task, "method": r.method, "seed": r.seed, "metric": r.metric,

@@ -35,8 +35,7 @@ import itertools
 import os
 import shlex
 import sys
-import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -50,11 +49,11 @@ import numpy as np  # pylint: disable=wrong-import-position
 import reverb  # pylint: disable=wrong-import-position
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import learner_rates  # pylint: disable=wrong-import-position
 from benchmarks import results_io  # pylint: disable=wrong-import-position
 from priorax import envs  # pylint: disable=wrong-import-position
 from priorax import replay  # pylint: disable=wrong-import-position
 from priorax import specs  # pylint: disable=wrong-import-position
-from priorax import types  # pylint: disable=wrong-import-position
 from priorax.agents import kl_svg0  # pylint: disable=wrong-import-position
 from priorax.agents.kl_svg0 import builder as builder_lib  # pylint: disable=wrong-import-position
 from priorax.loop import EnvironmentLoop  # pylint: disable=wrong-import-position
@@ -68,7 +67,6 @@ REVERB_METHOD = "kl_svg0_reverb"
 RATIO_TARGET = 0.8  # Acting should keep ≥ 80% of the bare environment's speed.
 SYNTHETIC_EPISODE_LENGTH = 1000  # dm_control's default time limit at the default control step.
 NUM_MEMORY_BATCHES = 16
-WARMUP_UPDATES = 3
 UNITS = {
     "raw_env_steps_per_s": "env_steps/s",
     "acting_env_steps_per_s": "env_steps/s",
@@ -81,31 +79,12 @@ UNITS = {
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _rate(work: Callable[[], int], seconds: float,
-          finish: Optional[Callable[[], None]] = None) -> float:
-  """Calls `work` (it returns how many units it did) until `seconds` have passed; units per second.
-
-  `finish` runs inside the timed interval, e.g. to wait for work dispatched asynchronously.
-  """
-  done, start = 0, time.perf_counter()
-  while time.perf_counter() - start < seconds:
-    done += work()
-  if finish is not None:
-    finish()
-  return done / (time.perf_counter() - start)
-
-
-def _random_like(spec, rng: np.random.Generator, leading: tuple = ()) -> np.ndarray:
-  """An array of `spec`'s dtype and shape (after `leading`), uniform in [-1, 1]."""
-  return rng.uniform(-1.0, 1.0, leading + tuple(spec.shape)).astype(spec.dtype)
-
-
 def _synthetic_episode(environment_spec: specs.EnvironmentSpec, rng: np.random.Generator):
   """The first timestep and the (action, next timestep) pairs of a truncated episode of random
   values with the environment's shapes and dtypes, every array a fresh one (as adders require)."""
 
   def observation():
-    return {k: _random_like(s, rng) for k, s in environment_spec.observations.items()}
+    return {k: learner_rates.random_like(s, rng) for k, s in environment_spec.observations.items()}
 
   reward_dtype, discount_dtype = environment_spec.rewards.dtype, environment_spec.discounts.dtype
   first = dm_env.restart(observation())
@@ -114,25 +93,8 @@ def _synthetic_episode(environment_spec: specs.EnvironmentSpec, rng: np.random.G
     make = dm_env.truncation if t == SYNTHETIC_EPISODE_LENGTH - 1 else dm_env.transition
     timestep = make(np.asarray(rng.uniform(), reward_dtype), observation(),
                     np.ones((), discount_dtype))
-    steps.append((_random_like(environment_spec.actions, rng), timestep))
+    steps.append((learner_rates.random_like(environment_spec.actions, rng), timestep))
   return first, steps
-
-
-def _synthetic_batch(environment_spec: specs.EnvironmentSpec, batch_size: int,
-                     rng: np.random.Generator) -> types.Transition:
-  """A batch of random transitions with the shapes and dtypes the Reverb dataset yields."""
-  leading = (batch_size,)
-
-  def observation():
-    return {k: _random_like(s, rng, leading) for k, s in environment_spec.observations.items()}
-
-  return types.Transition(
-      observation=observation(),
-      action=_random_like(environment_spec.actions, rng, leading),
-      reward=rng.uniform(0.0, 1.0, leading).astype(environment_spec.rewards.dtype),
-      discount=np.full(leading, 0.99, environment_spec.discounts.dtype),
-      next_observation=observation(),
-      extras=())
 
 
 def measure_raw_env(environment: dm_env.Environment, seconds: float,
@@ -143,32 +105,15 @@ def measure_raw_env(environment: dm_env.Environment, seconds: float,
   def episode():
     timestep, steps = environment.reset(), 0
     while not timestep.last():
-      timestep = environment.step(_random_like(action_spec, rng))
+      timestep = environment.step(learner_rates.random_like(action_spec, rng))
       steps += 1
     return steps
 
-  return _rate(episode, seconds)
+  return learner_rates.rate(episode, seconds)
 
 
 def _table_size(client: reverb.Client) -> int:
   return int(client.server_info()[builder_lib.REPLAY_TABLE].current_size)
-
-
-def _wait_for_learner(learner: kl_svg0.KLSVG0Learner) -> None:
-  jax.block_until_ready(learner.get_variables(["policy", "critic"]))
-
-
-def measure_learner(learner: kl_svg0.KLSVG0Learner, seconds: float) -> float:
-  """Updates per second of `learner.step()`, after a warm-up that compiles the update."""
-  for _ in range(WARMUP_UPDATES):  # A prefetching iterator also fills up meanwhile.
-    learner.step()
-  _wait_for_learner(learner)
-
-  def update():
-    learner.step()
-    return 1
-
-  return _rate(update, seconds, finish=lambda: _wait_for_learner(learner))
 
 
 Results = Dict[Tuple[str, str], float]  # (method, metric) -> value.
@@ -186,7 +131,8 @@ def measure_task(task: str, seconds: float, seed: int, measurements: List[str]) 
   learner_key, reverb_learner_key, actor_key = jax.random.split(jax.random.PRNGKey(seed), 3)
 
   device = jax.devices()[0]
-  batches = [jax.device_put(_synthetic_batch(environment_spec, config.batch_size, rng), device)
+  batches = [jax.device_put(learner_rates.synthetic_batch(environment_spec, config.batch_size, rng),
+                            device)
              for _ in range(NUM_MEMORY_BATCHES)]
   # Steps only in the `learner` measurement; before that it is the actor's static variable source.
   learner = builder.make_learner(networks, prior, itertools.cycle(batches), learner_key,
@@ -214,7 +160,7 @@ def measure_task(task: str, seconds: float, seed: int, measurements: List[str]) 
       actor.select_action(environment.reset().observation)  # Compiles the policy.
       loop = EnvironmentLoop(environment, actor, counter=counting.Counter(), label="actor")
       report("acting_env_steps_per_s",
-             _rate(lambda: loop.run_episode()["episode_length"], seconds))
+             learner_rates.rate(lambda: loop.run_episode()["episode_length"], seconds))
       if (METHOD, "raw_env_steps_per_s") in results:
         report("acting_to_raw_ratio", results[METHOD, "acting_env_steps_per_s"]
                / results[METHOD, "raw_env_steps_per_s"])
@@ -229,7 +175,7 @@ def measure_task(task: str, seconds: float, seed: int, measurements: List[str]) 
       return len(steps)  # One item per step (module docstring of `priorax.replay.adders`).
 
     if "inserts" in measurements:
-      report("reverb_inserts_per_s", _rate(add_episode, seconds))
+      report("reverb_inserts_per_s", learner_rates.rate(add_episode, seconds))
     reads_table = "samples" in measurements or "learner_reverb" in measurements
     while reads_table and _table_size(client) < config.min_replay_size:
       add_episode()  # Pre-fills the table when nothing else did.
@@ -243,19 +189,20 @@ def measure_task(task: str, seconds: float, seed: int, measurements: List[str]) 
           jax.block_until_ready(next(iterator))
           return config.batch_size
 
-        report("reverb_samples_per_s", _rate(draw, seconds))
+        report("reverb_samples_per_s", learner_rates.rate(draw, seconds))
       finally:
         iterator.close()
 
     if "learner" in measurements:
-      report("learner_updates_per_s", measure_learner(learner, seconds))
+      report("learner_updates_per_s", learner_rates.measure_learner(learner, seconds))
 
     if "learner_reverb" in measurements:
       iterator = builder.make_dataset_iterator(address)
       try:
         reverb_learner = builder.make_learner(networks, prior, iterator, reverb_learner_key,
                                               environment_spec)
-        report("learner_updates_per_s", measure_learner(reverb_learner, seconds), REVERB_METHOD)
+        report("learner_updates_per_s", learner_rates.measure_learner(reverb_learner, seconds),
+               REVERB_METHOD)
       finally:
         iterator.close()  # Before the server stops (see `PrefetchingIterator`).
   finally:

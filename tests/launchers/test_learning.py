@@ -2,6 +2,9 @@
 
 cartpole-balance with an action repeat of 4 (250 decisions per episode) is the fastest suite task
 where a random policy is far from optimal; small networks keep the run well under two minutes.
+At 5,000 steps the final evaluation varied from 567 to 952 between runs (the learner thread's
+interleaving with the actor is not deterministic), too close to the margin; at 8,000 the policy
+has settled.
 """
 
 import json
@@ -30,7 +33,7 @@ def _random_policy_return(episodes: int, seed: int) -> float:
 
 
 def test_trained_policy_beats_random_policy(tmp_path):
-  code = cli.main(["train", "--env", ENV, "--action-repeat", str(ACTION_REPEAT), "--steps", "5000",
+  code = cli.main(["train", "--env", ENV, "--action-repeat", str(ACTION_REPEAT), "--steps", "8000",
                    "--run-dir", str(tmp_path), "--eval-every", "100000", "--eval-episodes", "5",
                    "--set", "policy_hidden_sizes=64,64", "--set", "critic_hidden_sizes=64,64",
                    "--set", "batch_size=128", "--set", "min_replay_size=500"])

@@ -1,12 +1,18 @@
-"""Wires `kl_svg0`'s pieces: replay table, adder, dataset, prior, learner, policies, actor."""
+"""Wires `kl_svg0`'s pieces: replay table, adder, dataset, prior, learner, policies, actor.
+
+Reverb is named only in annotations here (the tables and adder come from `priorax.replay`, which
+imports it on use), so the builder imports, and makes learners, on an accelerator machine without
+Reverb (DESIGN.md §9; `benchmarks/learner_accelerator.py` runs there).
+"""
+
+from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Union
 
 import jax
 import numpy as np
 import optax
-import reverb
 
 from priorax import core
 from priorax import priors
@@ -26,6 +32,9 @@ from priorax.stream import soft_reset
 from priorax.utils import checkpointing
 from priorax.utils import counting
 from priorax.utils import loggers
+
+if TYPE_CHECKING:
+  import reverb
 
 REPLAY_TABLE = "priority_table"
 
