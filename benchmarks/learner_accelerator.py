@@ -4,15 +4,16 @@ The learner is the one `KLSVG0Builder.make_learner` builds (default config, unif
 critics, α tuned), with policy and critic torsos of `--hidden-sizes` units (two layers each), fed a
 cycle of 16 device-resident synthetic batches of the task's shapes (`learner_rates`), so the figure
 is the update itself and the host's dispatch of it, not the sampler. For every platform (`cpu`,
-and `gpu` or `tpu` when JAX sees one), task, batch size and width it records
+and `gpu` or `tpu` when JAX sees one), task, batch size, width and number K of updates per dispatch
+(`num_sgd_steps_per_step`, `--updates-per-dispatch`) it records
 
-- `learner_updates_per_s` over `--seconds` after the first (compiling) updates; the clock stops after
-  `block_until_ready` on the parameters;
+- `learner_updates_per_s` (K per `step`) over `--seconds` after the first (compiling) updates; the
+  clock stops after `block_until_ready` on the parameters;
 - `learner_transitions_per_s`: the same times the batch size;
 - `compile_s`: the wall time of the first update (tracing, XLA compilation and one step);
 
 and, per configuration, `accelerator_to_cpu_ratio` of the updates/s. The method name says the
-platform, batch and width (`kl_svg0_gpu_b1024_h256`). The tasks' shapes are dm_control's
+platform, batch, width and K when above 1 (`kl_svg0_gpu_b1024_h256`, `kl_svg0_gpu_b256_h256_k8`). The tasks' shapes are dm_control's
 (`TASK_SHAPES`, checked against the real environments by tests/benchmarks), so neither dm_control
 nor Reverb is needed: this runs on an accelerator machine that has only JAX and haiku. Writes
 `benchmarks/results/learner_accelerator.json` and a PNG of updates/s against batch size.
@@ -66,15 +67,17 @@ def environment_spec(task: str) -> specs.EnvironmentSpec:
       discounts=dm_specs.BoundedArray((), np.float32, 0.0, 1.0, name="discount"))
 
 
-def method_name(platform_name: str, batch_size: int, width: int) -> str:
-  return f"kl_svg0_{platform_name}_b{batch_size}_h{width}"
+def method_name(platform_name: str, batch_size: int, width: int, updates_per_dispatch: int) -> str:
+  suffix = f"_k{updates_per_dispatch}" if updates_per_dispatch > 1 else ""
+  return f"kl_svg0_{platform_name}_b{batch_size}_h{width}{suffix}"
 
 
 def measure(task: str, device: jax.Device, batch_size: int, width: int, seconds: float,
-            seed: int) -> Dict[str, float]:
+            seed: int, updates_per_dispatch: int = 1) -> Dict[str, float]:
   """Compile time and updates/s of one learner whose state and batches live on `device`."""
   config = kl_svg0.KLSVG0Config(batch_size=batch_size, policy_hidden_sizes=(width, width),
-                                critic_hidden_sizes=(width, width))
+                                critic_hidden_sizes=(width, width),
+                                num_sgd_steps_per_step=updates_per_dispatch)
   builder = kl_svg0.KLSVG0Builder(config)
   spec = environment_spec(task)
   rng = np.random.default_rng(seed)
@@ -87,7 +90,7 @@ def measure(task: str, device: jax.Device, batch_size: int, width: int, seconds:
     learner.step()
     learner_rates.wait_for_learner(learner)
     compile_s = time.perf_counter() - start
-    updates_per_s = learner_rates.measure_learner(learner, seconds)
+    updates_per_s = learner_rates.measure_learner(learner, seconds) * updates_per_dispatch
   return {"compile_s": compile_s, "learner_updates_per_s": updates_per_s,
           "learner_transitions_per_s": updates_per_s * batch_size}
 
@@ -101,18 +104,19 @@ def accelerator_description() -> str:
   return ", ".join(names) if names else "no accelerator"
 
 
-def plot(records: List[results_io.Record], tasks: Sequence[str], widths: Sequence[int],
-         path: str) -> None:
+def plot(records: List[results_io.Record], tasks: Sequence[str], batch_sizes: Sequence[int],
+         widths: Sequence[int], updates_per_dispatch: Sequence[int], path: str) -> None:
   figure, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
   rates = {(r.task, r.method): r.value for r in records if r.metric == "learner_updates_per_s"}
   platforms = sorted({m.split("_")[2] for _, m in rates})
   for ax, task in zip(axes[0], tasks):
-    for platform_name, width in itertools.product(platforms, widths):
-      points = sorted((int(m.split("_b")[1].split("_")[0]), v) for (t, m), v in rates.items()
-                      if t == task and m.startswith(f"kl_svg0_{platform_name}_")
-                      and m.endswith(f"_h{width}"))
+    for platform_name, width, k in itertools.product(platforms, widths, updates_per_dispatch):
+      points = sorted((b, rates[task, method_name(platform_name, b, width, k)])
+                      for b in batch_sizes
+                      if (task, method_name(platform_name, b, width, k)) in rates)
       if points:
-        ax.plot(*zip(*points), marker="o", label=f"{platform_name.upper()}, {width}×{width}")
+        ax.plot(*zip(*points), marker="o", linestyle="-" if k == 1 else "--",
+                label=f"{platform_name.upper()}, {width}×{width}, {k} update(s)/dispatch")
     ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="learner updates/s",
            title=task)
     ax.grid(True, which="both", alpha=0.3)
@@ -131,6 +135,8 @@ def main() -> None:
   parser.add_argument("--batch-sizes", nargs="+", type=int, default=[256, 1024, 4096])
   parser.add_argument("--hidden-sizes", nargs="+", type=int, default=[256, 1024],
                       help="widths of the two-layer policy and critic torsos")
+  parser.add_argument("--updates-per-dispatch", nargs="+", type=int, default=[1],
+                      help="values of num_sgd_steps_per_step (K updates in one jitted call)")
   parser.add_argument("--platforms", nargs="+", default=None,
                       help="JAX platforms to measure (default: cpu and every accelerator seen)")
   parser.add_argument("--seconds", type=float, default=5.0,
@@ -141,7 +147,8 @@ def main() -> None:
   args = parser.parse_args()
   if args.seconds <= 0:
     parser.error(f"--seconds={args.seconds} must be > 0")
-  for name, values in (("--batch-sizes", args.batch_sizes), ("--hidden-sizes", args.hidden_sizes)):
+  for name, values in (("--batch-sizes", args.batch_sizes), ("--hidden-sizes", args.hidden_sizes),
+                       ("--updates-per-dispatch", args.updates_per_dispatch)):
     if min(values) <= 0:
       parser.error(f"{name}={values} must all be > 0")
   seen = sorted({d.platform for d in jax.devices()} | {"cpu"})
@@ -153,28 +160,32 @@ def main() -> None:
   for task, platform_name in itertools.product(args.tasks, platforms):
     device = jax.devices(platform_name)[0]
     print(f"[{NAME}] {task} on {device} ({device.device_kind})", flush=True)
-    for batch_size, width in itertools.product(args.batch_sizes, args.hidden_sizes):
-      measured = measure(task, device, batch_size, width, args.seconds, args.seed)
-      method = method_name(platform_name, batch_size, width)
-      print(f"  batch {batch_size:5d} width {width:5d}: {measured['learner_updates_per_s']:9.1f}"
+    for batch_size, width, k in itertools.product(args.batch_sizes, args.hidden_sizes,
+                                                  args.updates_per_dispatch):
+      measured = measure(task, device, batch_size, width, args.seconds, args.seed, k)
+      method = method_name(platform_name, batch_size, width, k)
+      print(f"  batch {batch_size:5d} width {width:5d} K {k:3d}: "
+            f"{measured['learner_updates_per_s']:9.1f}"
             f" updates/s, {measured['learner_transitions_per_s']:11.0f} transitions/s, "
             f"first update {measured['compile_s']:.1f} s", flush=True)
       records += [results_io.Record(task, method, metric, value, UNITS[metric], seed=args.seed)
                   for metric, value in measured.items()]
   rates = {(r.task, r.method): r.value for r in records if r.metric == "learner_updates_per_s"}
-  for task, platform_name, batch_size, width in itertools.product(
-      args.tasks, [p for p in platforms if p != "cpu"], args.batch_sizes, args.hidden_sizes):
-    cpu = rates.get((task, method_name("cpu", batch_size, width)))
+  for task, platform_name, batch_size, width, k in itertools.product(
+      args.tasks, [p for p in platforms if p != "cpu"], args.batch_sizes, args.hidden_sizes,
+      args.updates_per_dispatch):
+    cpu = rates.get((task, method_name("cpu", batch_size, width, k)))
     if cpu:
-      method = method_name(platform_name, batch_size, width)
+      method = method_name(platform_name, batch_size, width, k)
       ratio = rates[task, method] / cpu
-      print(f"[{NAME}] {task} batch {batch_size} width {width}: {platform_name}/cpu {ratio:.1f}×")
+      print(f"[{NAME}] {task} batch {batch_size} width {width} K {k}: "
+            f"{platform_name}/cpu {ratio:.1f}×")
       records.append(results_io.Record(task, method, "accelerator_to_cpu_ratio", ratio,
                                        UNITS["accelerator_to_cpu_ratio"], seed=args.seed))
   machine = (f"{results_io.machine_description()}; accelerator: {accelerator_description()}; "
              f"jax {jax.__version__}, Python {platform.python_version()}")
   path = results_io.write_results(args.output_name, records, machine=machine)
-  plot(records, args.tasks, args.hidden_sizes,
+  plot(records, args.tasks, args.batch_sizes, args.hidden_sizes, args.updates_per_dispatch,
        os.path.join(results_io.RESULTS_DIR, f"{args.output_name}.png"))
   print(f"[{NAME}] wrote {path} and {args.output_name}.png", flush=True)
 

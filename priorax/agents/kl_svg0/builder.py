@@ -166,7 +166,7 @@ class KLSVG0Builder:
               target_update_period=c.target_update_period),
           critic_soft_reset=soft_reset.SoftResetConfig() if c.critic_soft_reset else None,
           prior_optimizer=optax.adam(c.prior_learning_rate),
-          counter=counter, logger=logger)
+          counter=counter, logger=logger, num_sgd_steps_per_step=c.num_sgd_steps_per_step)
     return learning.KLSVG0Learner(
         networks, prior, iterator, key,
         policy_optimizer=policy_optimizer,
@@ -177,7 +177,7 @@ class KLSVG0Builder:
         target_update_rate=c.target_update_rate,
         critic_soft_reset=soft_reset.SoftResetConfig() if c.critic_soft_reset else None,
         prior_optimizer=optax.adam(c.prior_learning_rate),
-        counter=counter, logger=logger)
+        counter=counter, logger=logger, num_sgd_steps_per_step=c.num_sgd_steps_per_step)
 
   def make_policy(self, networks: networks_lib.KLSVG0Networks, evaluation: bool):
     """The Retrace learner's policies also return the behaviour extras the adder stores."""

@@ -88,6 +88,10 @@ class KLSVG0Config:
   critic_learning_rate: float = 3e-4
   alpha_learning_rate: float = 3e-4
   target_update_rate: float = 0.005  # Polyak τ of the target critics (transition learner).
+  # Updates per learner dispatch (one `lax.scan` over this many batches): 1 on CPU; on a GPU the
+  # per-dispatch host cost caps small updates near 1,000/s, and 8 or more lifts that cap
+  # (benchmarks/learner_accelerator.py).
+  num_sgd_steps_per_step: int = 1
   # Wrap the critic's optimiser in the soft parameter reset (priorax.stream.soft_reset): an OU
   # drift towards the initialisation, estimated online, for non-stationary targets.
   critic_soft_reset: bool = False
@@ -133,7 +137,7 @@ class KLSVG0Config:
       raise ValueError(f"discount={self.discount} must lie in [0, 1]")
     for name in ("n_step", "batch_size", "min_replay_size", "max_replay_size",
                  "variable_update_period", "sequence_length", "sequence_period",
-                 "num_action_samples", "target_update_period"):
+                 "num_action_samples", "target_update_period", "num_sgd_steps_per_step"):
       if getattr(self, name) < 1:
         raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
     if self.learner == "retrace" and self.prior == "hierarchical":

@@ -68,10 +68,10 @@ class KLSVG0Learner(jitted_learner.JittedLearner):
                critic_soft_reset: Optional[soft_reset.SoftResetConfig] = None,
                prior_optimizer: Optional[optax.GradientTransformation] = None,
                counter: Optional[counting.Counter] = None,
-               logger: Optional[loggers.Logger] = None):
+               logger: Optional[loggers.Logger] = None, num_sgd_steps_per_step: int = 1):
     if prior.trainable and prior_optimizer is None:
       raise ValueError(f"prior {prior.name!r} is trainable and needs a prior_optimizer")
-    super().__init__(iterator, counter, logger)
+    super().__init__(iterator, counter, logger, num_sgd_steps_per_step)
     key, policy_key, critic_key = jax.random.split(key, 3)
     policy_params = networks.policy_init(policy_key)
     critic_params = networks.critic_init(critic_key)

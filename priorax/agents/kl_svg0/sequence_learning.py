@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from priorax.agents import jitted_learner
 from priorax.agents.kl_svg0 import learning
 from priorax.agents.kl_svg0 import losses
 from priorax.agents.kl_svg0 import networks as networks_lib
@@ -76,13 +77,11 @@ class KLSVG0RetraceLearner(learning.KLSVG0Learner):
                critic_soft_reset: Optional[soft_reset.SoftResetConfig] = None,
                prior_optimizer: Optional[optax.GradientTransformation] = None,
                counter: Optional[counting.Counter] = None,
-               logger: Optional[loggers.Logger] = None):
+               logger: Optional[loggers.Logger] = None, num_sgd_steps_per_step: int = 1):
     # pylint: disable=super-init-not-called  # The transition learner's init builds its own update.
     if prior.trainable and prior_optimizer is None:
       raise ValueError(f"prior {prior.name!r} is trainable and needs a prior_optimizer")
-    self._iterator = iterator
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.NoOpLogger()
+    jitted_learner.JittedLearner.__init__(self, iterator, counter, logger, num_sgd_steps_per_step)
     key, policy_key, critic_key = jax.random.split(key, 3)
     policy_params = networks.policy_init(policy_key)
     critic_params = networks.critic_init(critic_key)
@@ -107,7 +106,6 @@ class KLSVG0RetraceLearner(learning.KLSVG0Learner):
         prior_opt_state=prior_optimizer.init(prior_params) if prior.trainable else (),
         steps=jnp.zeros((), jnp.int32), key=key,
         first_nonfinite_step=jnp.asarray(learning.NO_NONFINITE_STEP, jnp.int32))
-    self._timestamp = None
 
 
 def make_retrace_update_step(networks, prior, policy_optimizer, critic_optimizer, alpha_optimizer,

@@ -225,3 +225,23 @@ def test_unknown_prior_observation_key_fails_at_start(keys, message):
 def test_learned_prior_config_is_checked(changes, message):
   with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
     dataclasses.replace(CONFIG, **changes)
+
+
+def test_several_updates_per_dispatch_equal_as_many_single_steps():
+  batches = [b for _, b in zip(range(8), _batches(3))]
+  single = _learner(iter(batches))
+  for _ in range(8):
+    single.step()
+  scanned = _learner(iter(batches), config=dataclasses.replace(CONFIG, num_sgd_steps_per_step=4))
+  scanned.step()
+  scanned.step()
+  expected, got = single.save(), scanned.save()
+  assert int(got.steps) == 8
+  assert scanned._counter.get_counts()["steps"] == 8  # pylint: disable=protected-access
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                         expected, got)
+
+
+def test_updates_per_dispatch_must_be_positive():
+  with pytest.raises(ValueError, match="num_sgd_steps_per_step=0 must be >= 1"):
+    dataclasses.replace(CONFIG, num_sgd_steps_per_step=0)

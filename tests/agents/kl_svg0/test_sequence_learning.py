@@ -188,3 +188,17 @@ class _StaticSource:
 
   def get_variables(self, names):
     return [np.float32(2.0) for _ in names]
+
+
+def test_retrace_updates_per_dispatch_equal_as_many_single_steps():
+  """The hard target copies every `target_update_period` updates happen inside the scan too."""
+  batches = [b for _, b in zip(range(4), _batches(4))]
+  single = _learner(iter(batches), config=LEARNED)
+  for _ in range(4):
+    single.step()
+  scanned = _learner(iter(batches), config=dataclasses.replace(LEARNED, num_sgd_steps_per_step=4))
+  scanned.step()
+  expected, got = single.save(), scanned.save()
+  assert int(got.steps) == 4
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                         expected, got)
