@@ -105,7 +105,8 @@ def accelerator_description() -> str:
 
 
 def plot(records: List[results_io.Record], tasks: Sequence[str], batch_sizes: Sequence[int],
-         widths: Sequence[int], updates_per_dispatch: Sequence[int], path: str) -> None:
+         widths: Sequence[int], updates_per_dispatch: Sequence[int], title: str,
+         path: str) -> None:
   figure, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4.2), squeeze=False)
   rates = {(r.task, r.method): r.value for r in records if r.metric == "learner_updates_per_s"}
   platforms = sorted({m.split("_")[2] for _, m in rates})
@@ -121,8 +122,7 @@ def plot(records: List[results_io.Record], tasks: Sequence[str], batch_sizes: Se
            title=task)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-  figure.suptitle(f"kl_svg0 learner on {accelerator_description()} and its host's "
-                  f"{os.cpu_count()}-core CPU")
+  figure.suptitle(title)
   figure.tight_layout()
   figure.savefig(path, dpi=120)
   plt.close(figure)
@@ -185,7 +185,10 @@ def main() -> None:
   machine = (f"{results_io.machine_description()}; accelerator: {accelerator_description()}; "
              f"jax {jax.__version__}, Python {platform.python_version()}")
   path = results_io.write_results(args.output_name, records, machine=machine)
+  on = [f"its host's {os.cpu_count()}-core CPU" if p == "cpu" else accelerator_description()
+        for p in platforms]
   plot(records, args.tasks, args.batch_sizes, args.hidden_sizes, args.updates_per_dispatch,
+       f"kl_svg0 learner on {' and '.join(on)}",
        os.path.join(results_io.RESULTS_DIR, f"{args.output_name}.png"))
   print(f"[{NAME}] wrote {path} and {args.output_name}.png", flush=True)
 
