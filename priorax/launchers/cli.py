@@ -262,8 +262,9 @@ def _experiment_config(args, default_overrides: Optional[Dict[str, str]] = None)
   config_path = os.path.join(args.run_dir, local.CONFIG_FILE)
   assignments = overrides.parse_assignments(args.overrides)
   if args.prior_from is not None:
-    assignments = {**_transferred_prior_settings(args.prior_from, entry.config_class),
-                   **assignments, "prior_from": args.prior_from}
+    transferred = _transferred_settings(args.prior_from, entry.config_class,
+                                        with_critic=assignments.get("transfer") == "iwpla")
+    assignments = {**transferred, **assignments, "prior_from": args.prior_from}
   if args.freeze_prior:
     assignments["freeze_prior"] = "true"
   if getattr(args, "dataset", None):
@@ -372,12 +373,16 @@ def _distill(args) -> int:
   return 0
 
 
-# Fields describing the prior that `--prior-from` copies from the source run unless set by --set.
-_TRANSFERRED_PRIOR_FIELDS = ("prior", "prior_observation_keys", "prior_hidden_sizes")
+# Fields describing the prior that `--prior-from` copies from the source run unless set by --set
+# (`layer_norm` shapes the prior's parameters too), and those of the critic torso that
+# `transfer=iwpla` (req) reuses.
+_TRANSFERRED_PRIOR_FIELDS = ("prior", "prior_observation_keys", "prior_hidden_sizes", "layer_norm")
+_TRANSFERRED_CRITIC_FIELDS = ("critic_hidden_sizes",)
 
 
-def _transferred_prior_settings(run_dir: str, config_class) -> dict:
-  """The source run's prior settings as `--set` strings (those `config_class` has)."""
+def _transferred_settings(run_dir: str, config_class, with_critic: bool) -> dict:
+  """The source run's prior (and, `with_critic`, critic torso) settings as `--set` strings, for
+  the fields `config_class` has."""
   from priorax.utils import checkpointing
   path = os.path.join(run_dir, "config.json")
   try:
@@ -388,7 +393,7 @@ def _transferred_prior_settings(run_dir: str, config_class) -> dict:
                                         ) from None
   fields = {f.name for f in dataclasses.fields(config_class)}
   settings = {}
-  for name in _TRANSFERRED_PRIOR_FIELDS:
+  for name in _TRANSFERRED_PRIOR_FIELDS + (_TRANSFERRED_CRITIC_FIELDS if with_critic else ()):
     value = saved.get(name)
     if name in fields and value is not None:
       settings[name] = ",".join(map(str, value)) if isinstance(value, list) else str(value)

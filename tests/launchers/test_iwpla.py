@@ -15,8 +15,7 @@ from priorax.utils import checkpointing
 FAMILY = "family:reacher_targets"
 HOLDOUT = "family:reacher_targets-holdout"
 PRIOR_KEYS = "position,velocity"  # Not `to_target`: the family's task key.
-TINY = ["--set", "prior_hidden_sizes=16,16", "--set", "critic_hidden_sizes=16,16",
-        "--set", "batch_size=32", "--set", "min_replay_size=64", "--set", "num_samples=8",
+TINY = ["--set", "prior_hidden_sizes=16,16", "--set", "batch_size=32", "--set", "min_replay_size=64", "--set", "num_samples=8",
         "--set", "dual_steps=10"]
 
 
@@ -33,13 +32,15 @@ def _policy_params(run_dir):
 
 def test_meta_train_then_adapt_on_holdout(tmp_path, capsys):
   family = tmp_path / "family"
-  assert _train(family, FAMILY, 200, "--set", f"prior_observation_keys={PRIOR_KEYS}") == 0
+  assert _train(family, FAMILY, 200, "--set", f"prior_observation_keys={PRIOR_KEYS}",
+                "--set", "critic_hidden_sizes=16,16") == 0
   adapted = tmp_path / "holdout"
   assert _train(adapted, HOLDOUT, 120, "--prior-from", str(family), "--set", "transfer=iwpla",
                 "--freeze-prior", "--set", "freeze_torso=true") == 0
   config = json.loads((adapted / "config.json").read_text())["agent_config"]
-  # The prior's keys came from the family run through --prior-from.
+  # The prior's keys and the critic torso's sizes came from the family run through --prior-from.
   assert config["prior_observation_keys"] == PRIOR_KEYS.split(",")
+  assert config["critic_hidden_sizes"] == [16, 16]
   assert config["transfer"] == "iwpla" and config["prior_from"] == str(family)
   assert config["freeze_prior"] is True and config["freeze_torso"] is True
   summary = json.loads((adapted / "summary.json").read_text())
