@@ -8,13 +8,15 @@ that sees everything collapses onto the family's policy instead.
 Protocol, per seed (every run is a `priorax train` subprocess, one at a time):
 1. Pre-train `kl_svg0` with a learned prior on the family `family:reacher_targets` (a target on an
    arc, one of four per episode), once with π0 seeing the arm only (`position,velocity`: the
-   asymmetric prior) and once with π0 seeing everything (`position,to_target,velocity`).
+   asymmetric prior), once with π0 seeing everything (`position,to_target,velocity`), and once
+   with the hierarchical prior (π0_H and the shared low level π_L seeing the arm only).
 2. On the held-out task `family:reacher_targets-holdout` (a fifth target on the arc), train a fresh
    policy and critic with, as methods:
      scratch            the uniform prior (SAC),
      prior_asymmetric   the asymmetric π0 of step 1, frozen (`--prior-from ... --freeze-prior`),
      prior_full_obs     the full-observation π0 of step 1, frozen,
-     prior_hierarchical (slot) the hierarchical prior: add its entry to `METHODS` when it exists.
+     prior_hierarchical the hierarchical run's π0_H and low level π_L, both frozen; a new high
+                        level π_H is learned (Tirumala et al. 2019, reuse of the skills).
 3. Record `steps_to_threshold`: the environment steps (agent steps × action repeat) of the first
    evaluation whose mean return over `--eval-episodes` deterministic episodes reaches
    `--threshold` (default 700 of a possible 1000: the finger is on the target for 70 % of the
@@ -25,6 +27,8 @@ Runs live under `benchmarks/results/transfer_kl_svg0_work/` (git-ignored); a fin
 repeated and an interrupted one resumes from its checkpoint, so re-running the command continues.
 
     python benchmarks/transfer_kl_svg0.py --seeds 0 1 2
+    python benchmarks/transfer_kl_svg0.py --methods scratch prior_hierarchical \
+        --results-name transfer_kl_svg0_hierarchical
     python benchmarks/transfer_kl_svg0.py --collect-only
 """
 
@@ -58,6 +62,9 @@ PRETRAIN = {
                             "--set", "prior_observation_keys=position,velocity"],
     "pretrain_full_obs": ["--set", "prior=learned",
                           "--set", "prior_observation_keys=position,to_target,velocity"],
+    "pretrain_hierarchical": ["--set", "prior=hierarchical",
+                              "--set", "prior_observation_keys=position,velocity",
+                              "--set", "low_level_observation_keys=position,velocity"],
 }
 # Transfer methods: name -> (the pre-training run it needs or None, its `priorax train` flags
 # given that run's directory).
@@ -67,6 +74,9 @@ METHODS = {
                          lambda source: ["--prior-from", source, "--freeze-prior"]),
     "prior_full_obs": ("pretrain_full_obs",
                        lambda source: ["--prior-from", source, "--freeze-prior"]),
+    "prior_hierarchical": ("pretrain_hierarchical",
+                           lambda source: ["--prior-from", source, "--freeze-prior",
+                                           "--set", "freeze_low_level=true"]),
 }
 
 
@@ -196,6 +206,9 @@ def make_parser(description: str, methods, *, transfer_env_steps: int, eval_ever
   parser.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE",
                       type=lambda text: f"--set={text}", help=set_help)
   parser.add_argument("--collect-only", action="store_true")
+  parser.add_argument("--results-name", default=None,
+                      help="write benchmarks/results/<name>.json and .png (default: the "
+                      "benchmark's own name), e.g. for a run of some of the methods")
   return parser
 
 
@@ -208,7 +221,7 @@ def run_and_report(name: str, args, run_seed, methods) -> None:
   records = collect(args.work_dir, args.threshold, methods=tuple(methods))
   if not records:
     sys.exit("no finished transfer runs under " + args.work_dir)
-  path = results_io.write_results(name, records)
+  path = results_io.write_results(args.results_name or name, records)
   plot(records, args.threshold, path.replace(".json", ".png"), methods=tuple(methods))
   print_ratios(records, args.threshold, methods=tuple(methods))
   print(f"wrote {path}")

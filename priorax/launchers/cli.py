@@ -374,9 +374,10 @@ def _distill(args) -> int:
 
 
 # Fields describing the prior that `--prior-from` copies from the source run unless set by --set
-# (`layer_norm` shapes the prior's parameters too), and those of the critic torso that
-# `transfer=iwpla` (req) reuses.
-_TRANSFERRED_PRIOR_FIELDS = ("prior", "prior_observation_keys", "prior_hidden_sizes", "layer_norm")
+# (`layer_norm` shapes the prior's parameters too; a hierarchical prior's low level is part of
+# it), and those of the critic torso that `transfer=iwpla` (req) reuses.
+_TRANSFERRED_PRIOR_FIELDS = ("prior", "prior_observation_keys", "prior_hidden_sizes", "layer_norm",
+                             "latent_size", "low_level_observation_keys", "low_level_hidden_sizes")
 _TRANSFERRED_CRITIC_FIELDS = ("critic_hidden_sizes",)
 
 

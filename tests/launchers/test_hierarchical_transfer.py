@@ -35,10 +35,13 @@ def test_hierarchical_run_then_transfer_of_its_low_level_and_prior(tmp_path):
   first = _latest_state(source)
   assert first["steps"] > 0 and set(first["policy_params"]) == {"high", "low"}
 
-  transfer = ["--set", f"prior_from={source}", "--set", "freeze_low_level=true",
-              "--set", "freeze_prior=true"]
-  assert cli.main(["train", *ENV, "--run-dir", str(target), "--seed", "1", *TINY, *HIERARCHICAL,
+  # --prior-from copies the prior's kind, keys and sizes, the low level's included.
+  transfer = ["--prior-from", str(source), "--freeze-prior", "--set", "freeze_low_level=true"]
+  assert cli.main(["train", *ENV, "--run-dir", str(target), "--seed", "1", *TINY,
                    *transfer]) == 0
+  config = json.loads((target / "config.json").read_text())["agent_config"]
+  assert (config["prior"], config["latent_size"], config["low_level_observation_keys"],
+          config["low_level_hidden_sizes"]) == ("hierarchical", 4, ["position", "velocity"], [16, 16])
   second = _latest_state(target)
   summary = json.loads((target / "summary.json").read_text())
   assert second["steps"] > 0 and np.isfinite(summary["final_eval_return"])
