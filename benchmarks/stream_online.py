@@ -49,17 +49,17 @@ REGRESSION_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0)
 TUNING_SEED_OFFSET = 1000  # Tuning streams use seeds 1000, 1001, ...; evaluation streams 0, 1, ...
 KALMAN_VARIANCE_GRID = {
     # s², the inverse curvature of the softmax-bound likelihood (2: Böhning's bound).
-    "noise_variance": (2.0, 8.0, 32.0),
+    "noise_variance": (2.0, 8.0, 32.0, 128.0),
     # s_w², prior and stationary weight variance; with drift it also sets the size of each step
     # (1 − γ²) s_w² of the weights.
-    "prior_variance": (0.1, 1.0, 10.0),
+    "prior_variance": (0.01, 0.1, 1.0, 10.0),
 }
 DRIFT_STEPS = 5  # Gradient steps on the drift per batch (learned drifts).
 # How γₜ is estimated (kalman.ONLINE: Adam steps carried over batches; kalman.PER_BATCH: plain
 # gradient steps from δ = 0 on each batch); the step sizes differ in kind, hence a union of grids.
 DRIFT_ESTIMATE_GRIDS = [
     {"drift_estimate": (kalman.ONLINE,), "drift_learning_rate": (0.01, 0.03, 0.1)},
-    {"drift_estimate": (kalman.PER_BATCH,), "drift_learning_rate": (0.1, 0.3, 1.0)},
+    {"drift_estimate": (kalman.PER_BATCH,), "drift_learning_rate": (0.03, 0.1, 0.3, 1.0)},
 ]
 ONLINE_GRIDS = {
     "online_sgd": {"learning_rate": (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)},
