@@ -49,7 +49,7 @@ REGRESSION_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0)
 TUNING_SEED_OFFSET = 1000  # Tuning streams use seeds 1000, 1001, ...; evaluation streams 0, 1, ...
 KALMAN_VARIANCE_GRID = {
     # s², the inverse curvature of the softmax-bound likelihood (2: Böhning's bound).
-    "noise_variance": (2.0, 8.0, 32.0, 128.0),
+    "noise_variance": (2.0, 8.0, 32.0, 128.0, 512.0, 2048.0),
     # s_w², prior and stationary weight variance; with drift it also sets the size of each step
     # (1 − γ²) s_w² of the weights.
     "prior_variance": (0.01, 0.1, 1.0, 10.0),
