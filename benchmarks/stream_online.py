@@ -2,8 +2,9 @@
 
 1. `online_error` on scikit-learn's digits under abrupt label permutations and a gradual pixel
    rotation (streams.digits_drift_stream): online SGD on a softmax head over the same features, the
-   Kalman head with γ fixed to 1, and with γ learned (steps on δ; as an ablation, on log δ); as a
-   diagnostic, the static head restarted at every label permutation (an oracle drift). Every
+   Kalman head (softmax-bound likelihood) with γ fixed to 1, and with γₜ learned on each batch's
+   predictive (as an ablation, with the one-hot Gaussian surrogate likelihood); as a diagnostic,
+   the static head restarted at every label permutation (an oracle drift). Every
    method's hyper-parameters come from the same protocol: a grid search scored on tuning streams
    (seeds 1000, 1001, …), then one run of the chosen setting on fresh evaluation streams (seeds 0,
    1, …), which alone give the records.
@@ -20,7 +21,7 @@ Writes benchmarks/results/stream_online.json and .png.
 import argparse
 import itertools
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import haiku as hk
 import jax
@@ -42,36 +43,38 @@ Record = results_io.Record
 REGRESSION_LEARNING_RATES = (0.03, 0.1, 0.3, 1.0)
 
 # Online error (part 1): every method's hyper-parameters are chosen by the same protocol, a full grid
-# scored by the mean online error on TUNING streams (seeds disjoint from the evaluation seeds), and
-# the chosen setting is then run once on fresh EVALUATION streams. The two Kalman heads share the
-# variance grids; the learned drift adds its initial γ and its step size.
+# (or a union of grids) scored by the mean online error on TUNING streams (seeds disjoint from the
+# evaluation seeds), and the chosen setting is then run once on fresh EVALUATION streams. The Kalman
+# heads share the variance grid; the learned drift adds how γₜ is estimated and its step size.
 TUNING_SEED_OFFSET = 1000  # Tuning streams use seeds 1000, 1001, ...; evaluation streams 0, 1, ...
 KALMAN_VARIANCE_GRID = {
-    "noise_variance": (0.01, 0.03, 0.1, 0.3),  # s² of the one-hot surrogate likelihood.
+    # s², the inverse curvature of the softmax-bound likelihood (2: Böhning's bound).
+    "noise_variance": (2.0, 8.0, 32.0, 128.0, 512.0, 2048.0),
     # s_w², prior and stationary weight variance; with drift it also sets the size of each step
-    # (1 − γ²) s_w² of the weights, so it matters far more than with γ = 1.
-    "prior_variance": (0.001, 0.01, 0.1),
+    # (1 − γ²) s_w² of the weights.
+    "prior_variance": (0.01, 0.1, 1.0, 10.0),
 }
+DRIFT_STEPS = 5  # Gradient steps on the drift per batch (learned drifts).
+# How γₜ is estimated (kalman.ONLINE: Adam steps carried over batches; kalman.PER_BATCH: plain
+# gradient steps from δ = 0 on each batch); the step sizes differ in kind, hence a union of grids.
+DRIFT_ESTIMATE_GRIDS = [
+    {"drift_estimate": (kalman.ONLINE,), "drift_learning_rate": (0.01, 0.03, 0.1)},
+    {"drift_estimate": (kalman.PER_BATCH,), "drift_learning_rate": (0.03, 0.1, 0.3, 1.0)},
+]
 ONLINE_GRIDS = {
     "online_sgd": {"learning_rate": (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)},
     "kalman_fixed_drift": dict(KALMAN_VARIANCE_GRID),
-    "kalman_learned_drift": {  # Adam on δ projected onto δ ≥ 0 (the default parameterisation).
-        **KALMAN_VARIANCE_GRID,
-        "initial_gamma": (0.99, 1.0),
-        "drift_learning_rate": (0.001, 0.003, 0.01, 0.03),
-        # What γ maximises: the label's log-probability under the MC-softmax predictive, or the
-        # Gaussian surrogate's own evidence of the one-hot target (kalman.SOFTMAX, kalman.SURROGATE).
-        "drift_objective": (kalman.SOFTMAX, kalman.SURROGATE),
-    },
-    # Ablation: the earlier parameterisation, Adam on log δ (its step sizes are in log units).
-    "kalman_learned_drift_log_delta": {
-        **KALMAN_VARIANCE_GRID,
-        "initial_gamma": (0.99, 0.999),
-        "drift_learning_rate": (0.01, 0.03, 0.1, 0.3),
-    },
+    "kalman_learned_drift": [{**KALMAN_VARIANCE_GRID, **g} for g in DRIFT_ESTIMATE_GRIDS],
+    # Ablation: the one-hot Gaussian surrogate likelihood (a least-squares classifier) in place of
+    # the softmax bound, γ following the surrogate's own evidence; its own variance scale.
+    "kalman_learned_drift_surrogate": [
+        {"noise_variance": (0.03, 0.1, 0.3), "prior_variance": (0.001, 0.01),
+         "drift_estimate": (kalman.ONLINE,), "drift_learning_rate": (0.03,)},
+        {"noise_variance": (0.03, 0.1, 0.3), "prior_variance": (0.001, 0.01),
+         "drift_estimate": (kalman.PER_BATCH,), "drift_learning_rate": (0.1,)},
+    ],
     # Diagnostic, not a method: the static filter restarted from the prior at every label
-    # permutation, i.e. a drift that knows when the jumps come (γ = 0 there, 1 elsewhere). It bounds
-    # what any learned γ can reach with this surrogate likelihood and these features.
+    # permutation, i.e. a drift that knows when the jumps come (γ = 0 there, 1 elsewhere).
     "kalman_oracle_reset": dict(KALMAN_VARIANCE_GRID),
 }
 DIGITS_CLASSES = 10
@@ -132,29 +135,48 @@ def kalman_errors(x: np.ndarray, y: np.ndarray, config: kalman.KalmanHeadConfig,
   return np.asarray(metrics.error), np.asarray(metrics.gamma)
 
 
+def kalman_config(method: str, hyper: Dict) -> kalman.KalmanHeadConfig:
+  """The Kalman head of a benchmark method at one grid point.
+
+  The heads update with the softmax-bound likelihood (kalman.softmax_bound_targets), whose logits are
+  on the softmax's own scale, so τ stays 1 (a learned τ and a learned γ both rescale the logits).
+  The surrogate ablation keeps the one-hot Gaussian surrogate and γ on its evidence.
+  """
+  if method in ("kalman_fixed_drift", "kalman_oracle_reset"):
+    return kalman.KalmanHeadConfig(
+        classification_likelihood=kalman.SOFTMAX_BOUND, initial_gamma=1.0, learn_drift=False,
+        learn_temperature=False, **hyper)
+  if method == "kalman_learned_drift":
+    return kalman.KalmanHeadConfig(
+        classification_likelihood=kalman.SOFTMAX_BOUND, initial_gamma=1.0, learn_drift=True,
+        drift_objective=kalman.SOFTMAX, drift_steps=DRIFT_STEPS, learn_temperature=False, **hyper)
+  if method == "kalman_learned_drift_surrogate":
+    return kalman.KalmanHeadConfig(
+        classification_likelihood=kalman.SURROGATE, initial_gamma=1.0, learn_drift=True,
+        drift_objective=kalman.SURROGATE, drift_steps=DRIFT_STEPS, **hyper)
+  raise ValueError(f"unknown method {method!r}")
+
+
 def _online_method(method: str, hyper: Dict, x: np.ndarray, y: np.ndarray,
                    seeds: List[int]) -> Tuple[np.ndarray, Optional[np.ndarray]]:
   """Runs one method at one grid point on the stacked streams: (errors [N, T], γ [N, T] or None)."""
   if method == "online_sgd":
     return online_sgd_errors(x, y, hyper["learning_rate"]), None
+  config = kalman_config(method, hyper)
   if method == "kalman_oracle_reset":
-    config = kalman.KalmanHeadConfig(initial_gamma=1.0, learn_drift=False, **hyper)
     segments = [kalman_errors(x[:, k:k + ABRUPT_EVERY], y[:, k:k + ABRUPT_EVERY], config, seeds)[0]
                 for k in range(0, x.shape[1], ABRUPT_EVERY)]
     return np.concatenate(segments, axis=1), None
-  if method == "kalman_fixed_drift":
-    config = kalman.KalmanHeadConfig(initial_gamma=1.0, learn_drift=False, **hyper)
-  elif method == "kalman_learned_drift":
-    config = kalman.KalmanHeadConfig(learn_drift=True, drift_parameterisation=kalman.DELTA, **hyper)
-  elif method == "kalman_learned_drift_log_delta":
-    config = kalman.KalmanHeadConfig(learn_drift=True, drift_parameterisation=kalman.LOG_DELTA,
-                                     **hyper)
-  else:
-    raise ValueError(f"unknown method {method!r}")
   return kalman_errors(x, y, config, seeds)
 
 
-def _grid_points(grid: Dict[str, Tuple[float, ...]]) -> List[Dict[str, float]]:
+Grid = Union[Dict[str, Tuple], List[Dict[str, Tuple]]]
+
+
+def _grid_points(grid: Grid) -> List[Dict]:
+  """All points of a grid (a dict of value tuples), or of a union of grids (a list of them)."""
+  if isinstance(grid, list):
+    return [point for sub in grid for point in _grid_points(sub)]
   names = list(grid)
   return [dict(zip(names, values)) for values in itertools.product(*(grid[n] for n in names))]
 
@@ -163,7 +185,7 @@ def _stack(streams_: List[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, n
   return np.stack([s[0] for s in streams_]), np.stack([s[1] for s in streams_])
 
 
-def select_hyper(method: str, grid: Dict[str, Tuple[float, ...]], x: np.ndarray, y: np.ndarray,
+def select_hyper(method: str, grid: Grid, x: np.ndarray, y: np.ndarray,
                  seeds: List[int]) -> Tuple[Dict[str, float], float, List[Tuple[Dict, float]]]:
   """Grid search on tuning streams: the grid point with the lowest mean online error.
 
@@ -177,8 +199,9 @@ def select_hyper(method: str, grid: Dict[str, Tuple[float, ...]], x: np.ndarray,
     scored.append((hyper, score))
     print(f"  {method} {hyper}: tuning online error {score:.4f}", flush=True)
   best, best_score = min(scored, key=lambda p: p[1])  # First of equal scores: grid order.
+  subgrid = next(g for g in (grid if isinstance(grid, list) else [grid]) if best in _grid_points(g))
   for name, value in best.items():
-    if len(grid[name]) > 2 and value in (grid[name][0], grid[name][-1]):
+    if len(subgrid[name]) > 2 and value in (subgrid[name][0], subgrid[name][-1]):
       print(f"  note: {method} {name}={value} lies on the edge of its grid", flush=True)
   return best, best_score, scored
 

@@ -18,10 +18,23 @@ is δ·∂L/∂δ, which vanishes as γ → 1: after a stationary stretch has dr
 moves log δ by < 1 in tens of batches, so the filter does not forget. On δ the gradient at γ = 1 is
 finite and a shift raises δ within a few batches.
 
-Classification *(reconstructed from summaries of the paper)*: the labels' one-hot vectors are
-treated as Gaussian targets (the surrogate likelihood above), so the update is the regression update
-with a K-vector target; class probabilities are a Monte-Carlo average of softmax(f / τ) over the
-Gaussian predictive logits f ~ N(Wᵀφ mean, φᵀPφ I), with a temperature τ learned with γ.
+Classification *(reconstructed from summaries of the paper)*: the softmax likelihood is replaced by
+a Gaussian one, so that the Kalman recursions (and the shared covariance) still apply; class
+probabilities are a Monte-Carlo average of softmax(f / τ) over the Gaussian predictive logits
+f ~ N(Wᵀφ mean, φᵀPφ I), with a temperature τ learned with γ. Two Gaussian likelihoods:
+  - "surrogate": the labels' one-hot vectors are the Gaussian targets (a least-squares classifier);
+  - "softmax_bound": a quadratic expansion of the softmax log-likelihood at the predicted logits with
+    an isotropic curvature 1/s² (Böhning's bound of the softmax Hessian when s² ≤ 2), i.e. Gaussian
+    pseudo-targets ỹ = f₀ + s²(y − softmax(f₀)); the filter then takes a covariance-preconditioned
+    Newton step on the cross-entropy, the classifier online SGD learns, instead of on the squared
+    error to one-hot vectors.
+
+The drift γₜ of a batch is estimated from that batch's predictive log-likelihood before the filter
+absorbs it, and the filter forgets by that γₜ (the batch's own labels say whether a jump happened;
+the error of the batch is scored before, and its argmax does not depend on γ). Either "online": δ
+is carried over from batch to batch and moved by Adam steps, or "per_batch": δₜ is re-estimated on
+each batch from δ = 0 (no drift) by plain gradient steps, an empirical-Bayes estimate of a
+time-varying γₜ that can drop to ≈ 0 at a jump and return to 1 on the next batch.
 """
 
 import dataclasses
@@ -38,6 +51,9 @@ REGRESSION = "regression"
 CLASSIFICATION = "classification"
 SURROGATE = "surrogate"
 SOFTMAX = "softmax"
+SOFTMAX_BOUND = "softmax_bound"
+ONLINE = "online"
+PER_BATCH = "per_batch"
 DELTA = "delta"
 LOG_DELTA = "log_delta"
 
@@ -164,6 +180,32 @@ def classification_log_probs(mean_minus: Array, cov_minus: Array, phi: Array, te
   return jax.nn.logsumexp(log_p, axis=0) - jnp.log(noise.shape[0])
 
 
+def softmax_bound_targets(logits: Array, targets: Array, noise_variance: float) -> Array:
+  """Gaussian pseudo-targets of a quadratic expansion of the softmax log-likelihood.
+
+  At the predicted logits f₀, with the curvature of −log softmax(f)ᵧ replaced by I / s²:
+
+    log softmax(f)ᵧ ≈ const + (y − p₀)ᵀ(f − f₀) − ‖f − f₀‖² / (2 s²) = const + log N(ỹ; f, s² I),
+    ỹ = f₀ + s² (y − p₀),   p₀ = softmax(f₀)
+
+  (the same gradient y − p₀ at f₀ as the softmax log-likelihood). The softmax Hessian
+  diag(p) − ppᵀ is ≤ I/2 (Böhning 1992, Ann. Inst. Statist. Math. 44:197), so s² ≤ 2 gives a lower
+  bound; a larger s² assumes the flatter curvature of confident predictions. A Kalman update with
+  targets ỹ and noise s² is then a Newton step on the softmax likelihood, preconditioned by the
+  filter's covariance, and all classes keep one shared covariance.
+
+  Args:
+    logits: predicted logits f₀ = Φ m⁻, [B, K].
+    targets: one-hot labels y, [B, K].
+    noise_variance: s², the inverse of the assumed curvature.
+
+  Returns:
+    Pseudo-targets ỹ, [B, K].
+  """
+  chex.assert_equal_shape([logits, targets])
+  return logits + noise_variance * (targets - jax.nn.softmax(logits, axis=-1))
+
+
 def batch_posterior(phi: Array, y: Array, prior_variance: float, noise_variance: float
                     ) -> Tuple[Array, Array]:
   """Static (γ = 1) Bayesian linear-regression posterior from all data at once.
@@ -191,21 +233,31 @@ class KalmanHeadConfig:
   """Configuration of the Kalman-filter head.
 
   Attributes:
-    likelihood: "regression" (Gaussian targets) or "classification" (one-hot surrogate).
+    likelihood: "regression" (Gaussian targets) or "classification".
+    classification_likelihood: classification only; the Gaussian likelihood the filter updates
+      with: "surrogate" (one-hot targets) or "softmax_bound" (pseudo-targets of a quadratic
+      expansion of the softmax likelihood, `softmax_bound_targets`).
     prior_variance: s_w², the prior and stationary variance of each weight.
-    noise_variance: s², the observation noise of the (surrogate) likelihood.
+    noise_variance: s², the observation noise of the Gaussian likelihood (for "softmax_bound", the
+      inverse of the assumed curvature of the softmax log-likelihood).
     initial_gamma: γ at the start; 1.0 (with learn_drift=False) means no drift.
     learn_drift: whether γ is learned by SGD on the predictive log-likelihood.
     drift_parameterisation: what the gradient steps move: "delta", δ itself projected onto δ ≥ 0
       (γ = 1 is reachable and the gradient there is finite, so an abrupt shift is met at once), or
       "log_delta" (δ > 0 always; the gradient δ·∂L/∂δ vanishes as γ → 1).
-    drift_learning_rate: Adam step size on δ or log δ.
+    drift_estimate: how γₜ of a batch is found: "online", δ carried over from the previous batch and
+      moved by `drift_steps` Adam steps, or "per_batch", δₜ re-estimated on each batch from δ = 0 by
+      `drift_steps` plain gradient steps (needs the "delta" parameterisation). Either way the
+      filter absorbs the batch with the γₜ found on it.
+    drift_steps: gradient steps on the drift (and τ) per batch, each on the batch's predictive.
+    drift_learning_rate: step size on δ or log δ (Adam for "online", plain gradient for
+      "per_batch").
     min_log_delta: "log_delta" only; floor of the learned log δ (1 − γ² ≥ e^{−25} ≈ 1.4e-11), so Adam
       cannot run it to −∞ where it would stop being learnable.
     drift_objective: classification only; what γ (and the features) maximise: "surrogate", the
       Gaussian surrogate's one-step predictive log-likelihood of the one-hot targets (the model's own
-      evidence), or "softmax", the log-probability of the label under the MC softmax predictive.
-      τ always follows the softmax predictive.
+      evidence; "surrogate" likelihood only), or "softmax", the log-probability of the label under
+      the MC softmax predictive. τ always follows the softmax predictive.
     learn_temperature: classification only; whether τ is learned with γ.
     initial_temperature: τ at the start (classification).
     temperature_learning_rate: Adam step size on log τ. Its own rate, not γ's: the surrogate's
@@ -218,12 +270,15 @@ class KalmanHeadConfig:
   """
   # Model.
   likelihood: str = CLASSIFICATION
+  classification_likelihood: str = SURROGATE
   prior_variance: float = 1.0
   noise_variance: float = 1.0
   # Drift.
   initial_gamma: float = 0.999
   learn_drift: bool = True
   drift_parameterisation: str = DELTA
+  drift_estimate: str = ONLINE
+  drift_steps: int = 1
   drift_learning_rate: float = 1e-2
   drift_objective: str = SOFTMAX
   min_log_delta: float = -25.0
@@ -260,13 +315,28 @@ class KalmanHeadConfig:
       raise ValueError(f"drift_objective={self.drift_objective!r}; expected {SURROGATE!r} or {SOFTMAX!r}")
     if self.num_samples < 1:
       raise ValueError(f"num_samples={self.num_samples} must be >= 1")
+    if self.classification_likelihood not in (SURROGATE, SOFTMAX_BOUND):
+      raise ValueError(f"classification_likelihood={self.classification_likelihood!r}; expected "
+                       f"{SURROGATE!r} or {SOFTMAX_BOUND!r}")
+    if (self.likelihood == CLASSIFICATION and self.classification_likelihood == SOFTMAX_BOUND
+        and self.drift_objective == SURROGATE):
+      raise ValueError("drift_objective='surrogate' scores the one-hot Gaussian surrogate; with "
+                       "classification_likelihood='softmax_bound' use drift_objective='softmax'")
+    if self.drift_estimate not in (ONLINE, PER_BATCH):
+      raise ValueError(f"drift_estimate={self.drift_estimate!r}; expected {ONLINE!r} or "
+                       f"{PER_BATCH!r}")
+    if self.drift_estimate == PER_BATCH and self.drift_parameterisation != DELTA:
+      raise ValueError("drift_estimate='per_batch' starts each batch at δ = 0, which needs "
+                       f"drift_parameterisation={DELTA!r}, got {self.drift_parameterisation!r}")
+    if self.drift_steps < 1:
+      raise ValueError(f"drift_steps={self.drift_steps} must be >= 1")
 
 
 class KalmanState(NamedTuple):
   """State of the online head."""
   mean: Array  # [D, K]
   cov: Array  # [D, D]
-  drift: Array  # shape=(); δ ("delta") or log δ ("log_delta"); γ = exp(−δ/2).
+  drift: Array  # shape=(); δ ("delta") or log δ ("log_delta"), of the last batch; γ = exp(−δ/2).
   log_temperature: Array  # shape=()
   hyper_opt_state: optax.OptState  # Adam moments of (drift, log τ).
   feature_params: chex.ArrayTree  # Parameters of the feature extractor ({} when fixed).
@@ -278,7 +348,7 @@ class KalmanMetrics(NamedTuple):
   """Per-batch metrics, measured before the batch updates the state (honest online error)."""
   log_likelihood: Array  # Mean one-step predictive log-likelihood (or log-probability of the label).
   error: Array  # Classification: error rate of the predictive argmax; regression: mean squared error.
-  gamma: Array
+  gamma: Array  # The γₜ estimated on the batch, with which the filter absorbed it.
 
 
 FeaturesFn = Callable[[chex.ArrayTree, Array], Array]
@@ -293,10 +363,12 @@ class KalmanHead:
   """Online Bayesian last layer with learned drift (Titsias et al. 2024, arXiv 2306.08448).
 
   Each call of `update(state, x, y)` (one batch of the stream) does, in order:
-    1. predict with the drift, m⁻, P⁻ from γ; score the batch (error, log-likelihood) before learning;
-    2. one Adam step on (δ or log δ, log τ) and, optionally, one SGD step on the feature parameters,
-       both on the negative one-step predictive log-likelihood of the batch;
-    3. the Kalman measurement update of (m⁻, P⁻) with the batch (at the pre-step γ and features).
+    1. predict with the drift (the last batch's γ, or γ = 1 for "per_batch"), m⁻, P⁻; score the
+       batch (error, log-likelihood) before learning from it;
+    2. `drift_steps` steps on (δ or log δ, log τ) and, optionally, one SGD step on the feature
+       parameters, on the negative one-step predictive log-likelihood of the batch;
+    3. predict again with the γₜ so found, and the Kalman measurement update of (m⁻, P⁻) with the
+       batch (features as in step 1).
   """
 
   def __init__(self, config: KalmanHeadConfig, feature_dim: int, num_outputs: int, *,
@@ -377,32 +449,53 @@ class KalmanHead:
     key, noise_key = jax.random.split(state.key)
     noise = jax.random.normal(noise_key, (c.num_samples, x.shape[0], self._num_outputs),
                               state.mean.dtype)
-    hyper = (state.drift, state.log_temperature)
-    (_, (metrics, mean_minus, cov_minus, phi)), (hyper_grad, feature_grad) = jax.value_and_grad(
-        self._score, argnums=(0, 1), has_aux=True)(hyper, state.feature_params, state, x, y, noise)
-
     # Which hyper-parameters move: γ only when learned and not pinned at 1; τ only for classification.
     learnable = c.learn_drift and (c.drift_parameterisation == DELTA or c.initial_gamma < 1.0)
-    mask = (jnp.asarray(learnable, hyper_grad[0].dtype),
-            jnp.asarray(c.learn_temperature and c.likelihood == CLASSIFICATION, hyper_grad[1].dtype))
-    hyper_grad = jax.tree_util.tree_map(lambda g, m: jnp.nan_to_num(g) * m, hyper_grad, mask)
-    hyper_updates, hyper_opt_state = self._hyper_opt.update(hyper_grad, state.hyper_opt_state)
-    hyper_updates = jax.tree_util.tree_map(lambda u, m, lr: -lr * u * m, hyper_updates, mask,
-                                           self._hyper_learning_rates)
-    drift, log_temperature = optax.apply_updates(hyper, hyper_updates)
-    if c.drift_parameterisation == DELTA:
-      drift = jnp.maximum(drift, 0.0)  # Projection onto δ ≥ 0 (γ ≤ 1).
-    else:
-      drift = jnp.maximum(drift, c.min_log_delta)  # (−∞ stays −∞ only when γ is pinned.)
-      drift = jnp.where(jnp.isneginf(state.drift), state.drift, drift)
+    per_batch = learnable and c.drift_estimate == PER_BATCH
+    drift = jnp.zeros_like(state.drift) if per_batch else state.drift
+    score = jax.value_and_grad(self._score, argnums=1, has_aux=True)
+    (_, (metrics, _, _, phi)), feature_grad = score(
+        (drift, state.log_temperature), state.feature_params, state, x, y, noise)
+
+    mask = (jnp.asarray(learnable, state.drift.dtype),
+            jnp.asarray(c.learn_temperature and c.likelihood == CLASSIFICATION, state.drift.dtype))
+
+    def hyper_step(carry, _):
+      hyper, opt_state = carry
+      grad = jax.grad(lambda h: self._score(h, state.feature_params, state, x, y, noise)[0])(hyper)
+      grad = jax.tree_util.tree_map(lambda g, m: jnp.nan_to_num(g) * m, grad, mask)
+      updates, opt_state = self._hyper_opt.update(grad, opt_state)
+      drift_update, temperature_update = jax.tree_util.tree_map(
+          lambda u, m, lr: -lr * u * m, updates, mask, self._hyper_learning_rates)
+      if per_batch:  # A fresh estimate on this batch: plain gradient steps, no carried moments.
+        drift_update = -c.drift_learning_rate * grad[0]
+      drift, log_temperature = hyper[0] + drift_update, hyper[1] + temperature_update
+      if c.drift_parameterisation == DELTA:
+        drift = jnp.maximum(drift, 0.0)  # Projection onto δ ≥ 0 (γ ≤ 1).
+      else:
+        drift = jnp.maximum(drift, c.min_log_delta)  # (−∞ stays −∞ only when γ is pinned.)
+        drift = jnp.where(jnp.isneginf(hyper[0]), hyper[0], drift)
+      return ((drift, log_temperature), opt_state), None
+
+    ((drift, log_temperature), hyper_opt_state), _ = jax.lax.scan(
+        hyper_step, ((drift, state.log_temperature), state.hyper_opt_state), None,
+        length=c.drift_steps)
     feature_params = jax.tree_util.tree_map(
         lambda p, g: p - c.feature_learning_rate * g, state.feature_params, feature_grad)
 
-    mean, cov = kalman_update(mean_minus, cov_minus, jax.lax.stop_gradient(phi),
-                              self._targets(y, phi.dtype), c.noise_variance)
+    # The filter forgets by the γₜ just estimated on this batch, then absorbs the batch.
+    gamma, one_minus_gamma_sq = drift_terms(drift if c.drift_parameterisation == DELTA
+                                            else jnp.exp(drift))
+    mean_minus, cov_minus = drift_predict(state.mean, state.cov, gamma, c.prior_variance,
+                                          one_minus_gamma_sq)
+    phi = jax.lax.stop_gradient(phi)
+    targets = self._targets(y, phi.dtype)
+    if c.likelihood == CLASSIFICATION and c.classification_likelihood == SOFTMAX_BOUND:
+      targets = softmax_bound_targets(phi @ mean_minus, targets, c.noise_variance)
+    mean, cov = kalman_update(mean_minus, cov_minus, phi, targets, c.noise_variance)
     new_state = KalmanState(mean, cov, drift, log_temperature, hyper_opt_state, feature_params,
                             key, state.count + 1)
-    return new_state, metrics
+    return new_state, metrics._replace(gamma=gamma)
 
   def predict(self, state: KalmanState, x: Array) -> Array:
     """Posterior-mean outputs for x (logits-like scores for classification), [B, K]."""

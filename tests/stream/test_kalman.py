@@ -120,6 +120,42 @@ class RecursionTest(parameterized.TestCase):
     self.assertLess(float(jnp.exp(wide[0, 0])), float(jnp.exp(sharp[0, 0])) - 0.1)
 
 
+  def test_softmax_bound_has_the_softmax_gradient_and_curvature_one_over_s2(self):
+    # float64: log N(ỹ; f, s²I) and log softmax(f)ᵧ share the gradient y − p₀ at f₀; the Gaussian's
+    # Hessian is −I/s².
+    rng = np.random.default_rng(4)
+    f0, s2 = rng.normal(size=5), 3.0
+    y = np.eye(5)[2]
+    with enable_x64():
+      target = kalman.softmax_bound_targets(jnp.asarray(f0[None]), jnp.asarray(y[None]), s2)[0]
+      gauss = lambda f: -0.5 * jnp.sum((target - f)**2) / s2
+      grad_gauss = jax.grad(gauss)(jnp.asarray(f0))
+      grad_softmax = jax.grad(lambda f: jax.nn.log_softmax(f)[2])(jnp.asarray(f0))
+      hessian = jax.hessian(gauss)(jnp.asarray(f0))
+    np.testing.assert_allclose(grad_gauss, grad_softmax, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad_gauss, y - np.exp(f0) / np.exp(f0).sum(), rtol=1e-12)
+    np.testing.assert_allclose(hessian, -np.eye(5) / s2, atol=1e-14)
+
+  def test_softmax_bound_update_is_a_preconditioned_newton_step(self):
+    # One example: m = m⁻ + P⁻φ (y − p₀)ᵀ s² / (φᵀP⁻φ + s²), P = P⁻ − P⁻φφᵀP⁻ / (φᵀP⁻φ + s²).
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(4, 4))
+    cov = a @ a.T + np.eye(4)
+    mean, phi, s2 = rng.normal(size=(4, 3)), rng.normal(size=4), 2.0
+    y = np.eye(3)[1]
+    f0 = phi @ mean
+    p0 = np.exp(f0) / np.exp(f0).sum()
+    denom = phi @ cov @ phi + s2
+    expected_mean = mean + np.outer(cov @ phi, y - p0) * s2 / denom
+    expected_cov = cov - np.outer(cov @ phi, cov @ phi) / denom
+    with enable_x64():
+      targets = kalman.softmax_bound_targets(jnp.asarray(f0[None]), jnp.asarray(y[None]), s2)
+      m, p = kalman.kalman_update(jnp.asarray(mean), jnp.asarray(cov), jnp.asarray(phi[None]),
+                                  targets, s2)
+    np.testing.assert_allclose(m, expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(p, expected_cov, rtol=1e-12, atol=1e-12)
+
+
 class ConfigTest(parameterized.TestCase):
 
   @parameterized.named_parameters(
@@ -131,7 +167,15 @@ class ConfigTest(parameterized.TestCase):
       ("parameterisation", dict(drift_parameterisation="gamma"), "drift_parameterisation"),
       ("log_boundary", dict(initial_gamma=1.0, drift_parameterisation="log_delta"), "boundary"),
       ("temperature", dict(initial_temperature=0.0), "initial_temperature"),
-      ("temperature_rate", dict(temperature_learning_rate=-1.0), "learning rates"))
+      ("temperature_rate", dict(temperature_learning_rate=-1.0), "learning rates"),
+      ("classification_likelihood", dict(classification_likelihood="probit"),
+       "classification_likelihood"),
+      ("bound_objective", dict(classification_likelihood="softmax_bound",
+                               drift_objective="surrogate"), "softmax_bound"),
+      ("estimate", dict(drift_estimate="smoothed"), "drift_estimate"),
+      ("per_batch_log", dict(drift_estimate="per_batch", drift_parameterisation="log_delta"),
+       "per_batch"),
+      ("steps", dict(drift_steps=0), "drift_steps"))
   def test_rejects(self, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       kalman.KalmanHeadConfig(**kwargs)
@@ -211,6 +255,39 @@ class DriftLearningTest(parameterized.TestCase):
     # Adam's normalised steps on δ jitter γ off 1 now and then; on average it stays at 1.
     self.assertGreater(float(jnp.mean(metrics.gamma[-100:])), 0.99)
     self.assertGreater(float(jnp.mean(metrics.gamma[-100:])), float(metrics.gamma[0]))
+
+  def test_per_batch_drift_forgets_at_the_jump(self):
+    # γₜ is estimated afresh on each batch from γ = 1, and the filter forgets by it before absorbing
+    # the batch: at the batch where the weights jump, γₜ drops to ≈ 0 (a reset); on most other
+    # batches it stays at 1 (it is a one-batch estimate, so it dips now and then).
+    xs, ys = _shift_regression_stream(3, steps=240, batch=16, d=6, shift_every=100)
+    config = kalman.KalmanHeadConfig(likelihood="regression", noise_variance=0.09, initial_gamma=1.0,
+                                     drift_estimate="per_batch", drift_steps=5,
+                                     drift_learning_rate=0.05)
+    metrics = _run_head(config, xs, ys, 6)
+    gamma = np.asarray(metrics.gamma)
+    self.assertLess(gamma[100], 0.01)
+    self.assertLess(gamma[200], 0.01)
+    calm = np.r_[gamma[20:100], gamma[110:200], gamma[210:]]
+    self.assertGreater(np.median(calm), 0.9999)
+    static = _run_head(kalman.KalmanHeadConfig(
+        likelihood="regression", noise_variance=0.09, initial_gamma=1.0, learn_drift=False),
+        xs, ys, 6)
+    self.assertLess(float(jnp.mean(metrics.error[100:])), 0.1 * float(jnp.mean(static.error[100:])))
+
+  def test_softmax_bound_head_learns_a_linear_teacher(self):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(5, 3)) * 2.0
+    x = jnp.asarray(rng.normal(size=(100, 8, 5)), jnp.float32)
+    y = jnp.asarray(np.argmax(np.asarray(x) @ w, axis=-1))
+    errors = {}
+    # (s² = 8: a flatter curvature than Böhning's bound, which is loose for confident predictions.)
+    for likelihood, s2 in (("softmax_bound", 8.0), ("surrogate", 0.1)):
+      config = kalman.KalmanHeadConfig(classification_likelihood=likelihood, noise_variance=s2,
+                                       initial_gamma=1.0, learn_drift=False)
+      errors[likelihood] = float(jnp.mean(_run_head(config, x, y, 5).error[-50:]))
+    self.assertLess(errors["softmax_bound"], 0.08)
+    self.assertLess(errors["softmax_bound"], errors["surrogate"])
 
   def test_classification_head_learns_and_metrics_are_pre_update(self):
     rng = np.random.default_rng(0)

@@ -15,8 +15,12 @@ def tiny_grids(monkeypatch):
   grids = {
       "online_sgd": {"learning_rate": (0.1, 1.0)},
       "kalman_fixed_drift": {"noise_variance": (0.1,), "prior_variance": (1.0,)},
-      "kalman_learned_drift": {"noise_variance": (0.1,), "prior_variance": (1.0,),
-                               "initial_gamma": (0.99,), "drift_learning_rate": (0.1,)},
+      # A union of two grids, as in the benchmark.
+      "kalman_learned_drift": [
+          {"noise_variance": (2.0,), "prior_variance": (1.0,), "drift_estimate": ("online",),
+           "drift_learning_rate": (0.1,)},
+          {"noise_variance": (2.0,), "prior_variance": (1.0,), "drift_estimate": ("per_batch",),
+           "drift_learning_rate": (0.3,)}],
   }
   monkeypatch.setattr(stream_online, "ONLINE_GRIDS", grids)
   return grids
