@@ -54,8 +54,12 @@ from priorax import types
 from priorax.replay.types import Step
 
 # Items an adder may have written but not yet seen confirmed by the server; beyond it `add` blocks,
-# so an actor cannot run ahead of the table's rate limiter by more than this.
-_MAX_IN_FLIGHT_ITEMS = 5
+# so an actor cannot run ahead of the table's rate limiter by more than this. A transition is one
+# environment step: a few dozen in flight let the actor ride out the server's scheduling jitter on
+# a busy machine (with 5, `add` waited for the server about half the time; Acme's transition adder
+# allows 50). A sequence spans many steps, so a few are as much slack.
+_MAX_IN_FLIGHT_TRANSITIONS = 50
+_MAX_IN_FLIGHT_SEQUENCES = 5
 
 
 class _PendingStep(NamedTuple):
@@ -99,9 +103,11 @@ class _Writer:
   items against the table signature).
   """
 
-  def __init__(self, client: reverb.Client, table: str, priority: float, num_keep_alive_refs: int):
+  def __init__(self, client: reverb.Client, table: str, priority: float, num_keep_alive_refs: int,
+               max_in_flight_items: int):
     self._table = table
     self._priority = priority
+    self._max_in_flight_items = max_in_flight_items
     # Kept: the Python wrapper closes the C++ writer when it is deleted.
     self._wrapper = client.trajectory_writer(num_keep_alive_refs=num_keep_alive_refs)
     self._writer = self._wrapper._writer  # pylint: disable=protected-access
@@ -111,7 +117,7 @@ class _Writer:
 
   def append(self, step: Any, item_length: int = 0, squeeze: bool = False) -> None:
     """Appends `step`; with `item_length` L > 0, inserts an item of the last L steps of every
-    column, then waits while more than _MAX_IN_FLIGHT_ITEMS items are unconfirmed. `squeeze`
+    column, then waits while more than `max_in_flight_items` items are unconfirmed. `squeeze`
     (with L = 1) drops the time axis: the item is the step itself."""
     references = self._writer.Append(tree.flatten(step))
     if not self._columns:
@@ -126,7 +132,7 @@ class _Writer:
                     [list(column)[-item_length:] for column in self._columns])
       self._writer.CreateItem(self._table, self._priority, trajectory,
                               [squeeze] * len(trajectory))
-      self._writer.Flush(_MAX_IN_FLIGHT_ITEMS, -1)  # -1: no timeout.
+      self._writer.Flush(self._max_in_flight_items, -1)  # -1: no timeout.
 
   def end_episode(self) -> None:
     """Waits until every item is confirmed; clears the history (no item spans two episodes)."""
@@ -138,8 +144,9 @@ class _Writer:
 class _ReverbAdder:
   """What both adders share: the writer, the observation awaiting its action, `reset`."""
 
-  def __init__(self, client: reverb.Client, table: str, priority: float, num_keep_alive_refs: int):
-    self._writer = _Writer(client, table, priority, num_keep_alive_refs)
+  def __init__(self, client: reverb.Client, table: str, priority: float, num_keep_alive_refs: int,
+               max_in_flight_items: int):
+    self._writer = _Writer(client, table, priority, num_keep_alive_refs, max_in_flight_items)
     # x_t, the observation that the next `add` call's action was taken from; None between episodes.
     self._observation: Optional[types.NestedArray] = None
 
@@ -188,7 +195,8 @@ class NStepTransitionAdder(_ReverbAdder):
       raise ValueError(f"n_step must be >= 1, got {n_step}.")
     if not 0.0 <= discount <= 1.0:
       raise ValueError(f"discount must be in [0, 1], got {discount}.")
-    super().__init__(client, table, priority, num_keep_alive_refs=1)
+    super().__init__(client, table, priority, num_keep_alive_refs=1,
+                     max_in_flight_items=_MAX_IN_FLIGHT_TRANSITIONS)
     self._n_step = n_step
     self._discount = discount
     self._pending: Deque[_PendingStep] = collections.deque()
@@ -290,7 +298,8 @@ class SequenceAdder(_ReverbAdder):
       raise ValueError(f"sequence_length must be >= 1, got {sequence_length}.")
     if not 1 <= period <= sequence_length:
       raise ValueError(f"period must be in [1, sequence_length={sequence_length}], got {period}.")
-    super().__init__(client, table, priority, num_keep_alive_refs=sequence_length)
+    super().__init__(client, table, priority, num_keep_alive_refs=sequence_length,
+                     max_in_flight_items=_MAX_IN_FLIGHT_SEQUENCES)
     self._sequence_length = sequence_length
     self._period = period
     self._pad_end_of_episode = pad_end_of_episode
