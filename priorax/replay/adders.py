@@ -119,12 +119,13 @@ class _Writer:
     """Appends `step`; with `item_length` L > 0, inserts an item of the last L steps of every
     column, then waits while more than `max_in_flight_items` items are unconfirmed. `squeeze`
     (with L = 1) drops the time axis: the item is the step itself."""
-    references = self._writer.Append(tree.flatten(step))
+    leaves = tree.flatten(step)
+    if self._columns and len(leaves) != len(self._columns):
+      raise ValueError(f"a step of {len(leaves)} arrays after steps of {len(self._columns)}: "
+                       f"every step must have the structure of the first, got {step!r}")
+    references = self._writer.Append(leaves)
     if not self._columns:
       self._columns = [collections.deque(maxlen=self._num_keep_alive_refs) for _ in references]
-    elif len(references) != len(self._columns):
-      raise ValueError(f"a step of {len(references)} arrays after steps of {len(self._columns)}: "
-                       f"every step must have the structure of the first, got {step!r}")
     for column, reference in zip(self._columns, references):
       column.append(reference)
     if item_length:
