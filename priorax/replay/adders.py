@@ -78,9 +78,11 @@ def _as_numpy(nest: types.NestedArray) -> types.NestedArray:
   An array, or a dict of arrays (a dm_control observation), skips `tree.map_structure`, which
   costs more than the rest of a step's bookkeeping.
   """
-  if type(nest) is np.ndarray:  # pylint: disable=unidiomatic-typecheck
+  # Exact ndarrays only: np.asarray would convert a subclass.
+  # pylint: disable=unidiomatic-typecheck
+  if type(nest) is np.ndarray:
     return nest
-  if isinstance(nest, dict) and all(type(x) is np.ndarray for x in nest.values()):  # pylint: disable=unidiomatic-typecheck
+  if isinstance(nest, dict) and all(type(x) is np.ndarray for x in nest.values()):
     return nest.copy()
   return tree.map_structure(np.asarray, nest)
 
