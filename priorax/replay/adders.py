@@ -58,7 +58,7 @@ from priorax.replay.types import Step
 # environment step: a few dozen in flight let the actor ride out the server's scheduling jitter on
 # a busy machine (with 5, `add` waited for the server about half the time; Acme's transition adder
 # allows 50). A sequence spans many steps, so a few are as much slack.
-_MAX_IN_FLIGHT_TRANSITIONS = 50
+_MAX_IN_FLIGHT_TRANSITIONS = 32
 _MAX_IN_FLIGHT_SEQUENCES = 5
 
 
