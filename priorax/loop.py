@@ -52,7 +52,8 @@ class EnvironmentLoop(core.Worker):
       if self._should_update:
         self._actor.update()
       episode_steps += 1
-      episode_return += float(np.sum(timestep.reward))
+      reward = timestep.reward  # float() of a 0-d array is its value, without np.sum's cost.
+      episode_return += float(reward) if np.ndim(reward) == 0 else float(np.sum(reward))
       # Counted per step, so the learner's log rows carry the current environment step.
       self._counter.increment(**{steps_key: 1})
     counts = self._counter.increment(**{f"{self._label}_episodes": int(timestep.last())})

@@ -34,6 +34,10 @@ Both adders hold observations by reference until they are written (n steps, or o
 environment must return fresh arrays at each step, as dm_control does. Rewards and discounts are
 arrays (scalars or a fixed shape) of the dtypes in the environment spec, which the table
 signature is built from.
+
+Both adders write through `_Writer`, a lean driver of Reverb's C++ trajectory writer: the
+Python `reverb.TrajectoryWriter` spends more time per step in its own bookkeeping than the C++
+calls take, and an actor pays it at every environment step.
 """
 
 import collections
@@ -50,8 +54,13 @@ from priorax import types
 from priorax.replay.types import Step
 
 # Items an adder may have written but not yet seen confirmed by the server; beyond it `add` blocks,
-# so an actor cannot run ahead of the table's rate limiter by more than this.
-_MAX_IN_FLIGHT_ITEMS = 5
+# so an actor cannot run ahead of the table's rate limiter by more than this. A transition is one
+# environment step: a few dozen in flight let the actor ride out the server's scheduling jitter
+# (on a busy 2-core machine, 50 instead of 5 took dmc:cartpole-swingup's acting loop from ≈ 920 to
+# ≈ 1,460 steps/s; Reverb logs a warning from 50 pending items, hence 32). A sequence spans many
+# steps, so a few are as much slack.
+_MAX_IN_FLIGHT_TRANSITIONS = 32
+_MAX_IN_FLIGHT_SEQUENCES = 5
 
 
 class _PendingStep(NamedTuple):
@@ -65,7 +74,17 @@ class _PendingStep(NamedTuple):
 
 
 def _as_numpy(nest: types.NestedArray) -> types.NestedArray:
-  # Converts jax arrays and python scalars; numpy leaves are kept as they are (no copy).
+  """Converts jax arrays and python scalars; numpy leaves are kept as they are (no copy).
+
+  An array, or a dict of arrays (a dm_control observation), skips `tree.map_structure`, which
+  costs more than the rest of a step's bookkeeping.
+  """
+  # Exact ndarrays only: np.asarray would convert a subclass.
+  # pylint: disable=unidiomatic-typecheck
+  if type(nest) is np.ndarray:
+    return nest
+  if isinstance(nest, dict) and all(type(x) is np.ndarray for x in nest.values()):
+    return nest.copy()
   return tree.map_structure(np.asarray, nest)
 
 
@@ -75,16 +94,63 @@ def _tensor_specs(spec_nest: Any, leading_shape: tuple[int, ...] = ()) -> Any:
       lambda s: tf.TensorSpec(leading_shape + tuple(s.shape), tf.as_dtype(s.dtype)), spec_nest)
 
 
+class _Writer:
+  """Appends flat steps to Reverb's C++ trajectory writer and makes items of its last steps.
+
+  The C++ writer is the one under reverb's Python `TrajectoryWriter` (dm-reverb is pinned in
+  constraints.txt). That wrapper flattens every step with its paths, keeps Python column
+  histories and builds trajectory columns per item: about twice the time of the C++ calls. Here a
+  step is one `tree.flatten` list (the same order for every step of a fixed structure) and the
+  references of each column's last cells are kept in a deque as long as the writer keeps them
+  alive. Appends and items are checked by the C++ writer as before (dtypes and shapes per column;
+  items against the table signature).
+  """
+
+  def __init__(self, client: reverb.Client, table: str, priority: float, num_keep_alive_refs: int,
+               max_in_flight_items: int):
+    self._table = table
+    self._priority = priority
+    self._max_in_flight_items = max_in_flight_items
+    # Kept: the Python wrapper closes the C++ writer when it is deleted.
+    self._wrapper = client.trajectory_writer(num_keep_alive_refs=num_keep_alive_refs)
+    self._writer = self._wrapper._writer  # pylint: disable=protected-access
+    self._num_keep_alive_refs = num_keep_alive_refs
+    # Per column (in `tree.flatten` order of a step), references to its last appended cells.
+    self._columns: list[Deque[Any]] = []
+
+  def append(self, step: Any, item_length: int = 0, squeeze: bool = False) -> None:
+    """Appends `step`; with `item_length` L > 0, inserts an item of the last L steps of every
+    column, then waits while more than `max_in_flight_items` items are unconfirmed. `squeeze`
+    (with L = 1) drops the time axis: the item is the step itself."""
+    leaves = tree.flatten(step)
+    if self._columns and len(leaves) != len(self._columns):
+      raise ValueError(f"a step of {len(leaves)} arrays after steps of {len(self._columns)}: "
+                       f"every step must have the structure of the first, got {step!r}")
+    references = self._writer.Append(leaves)
+    if not self._columns:
+      self._columns = [collections.deque(maxlen=self._num_keep_alive_refs) for _ in references]
+    for column, reference in zip(self._columns, references):
+      column.append(reference)
+    if item_length:
+      trajectory = ([[column[-1]] for column in self._columns] if item_length == 1 else
+                    [list(column)[-item_length:] for column in self._columns])
+      self._writer.CreateItem(self._table, self._priority, trajectory,
+                              [squeeze] * len(trajectory))
+      self._writer.Flush(self._max_in_flight_items, -1)  # -1: no timeout.
+
+  def end_episode(self) -> None:
+    """Waits until every item is confirmed; clears the history (no item spans two episodes)."""
+    self._writer.EndEpisode(True, None)  # True: clear the buffers; None: no timeout.
+    for column in self._columns:
+      column.clear()
+
+
 class _ReverbAdder:
   """What both adders share: the writer, the observation awaiting its action, `reset`."""
 
-  def __init__(self, client: reverb.Client, table: str, priority: float, num_keep_alive_refs: int):
-    self._table = table
-    self._priority = priority
-    self._writer = client.trajectory_writer(num_keep_alive_refs=num_keep_alive_refs)
-    # The writer's columns, flattened in the signature's order; known after the first append.
-    # Cached because rebuilding `writer.history` costs as much as an append.
-    self._columns: Optional[list[Any]] = None
+  def __init__(self, client: reverb.Client, table: str, priority: float, num_keep_alive_refs: int,
+               max_in_flight_items: int):
+    self._writer = _Writer(client, table, priority, num_keep_alive_refs, max_in_flight_items)
     # x_t, the observation that the next `add` call's action was taken from; None between episodes.
     self._observation: Optional[types.NestedArray] = None
 
@@ -99,24 +165,13 @@ class _ReverbAdder:
   def reset(self) -> None:
     """Drops what is pending of the current episode (written items are kept)."""
     self._observation = None
-    self._writer.end_episode(clear_buffers=True)
+    self._writer.end_episode()
 
   def _check_add(self, next_timestep: dm_env.TimeStep) -> None:
     if self._observation is None:
       raise ValueError("add called outside an episode; call add_first first.")
     if next_timestep.first():
       raise ValueError("add got a FIRST timestep; start a new episode with add_first.")
-
-  def _append(self, step: Any) -> None:
-    self._writer.append(step)
-    if self._columns is None:
-      self._columns = tree.flatten(self._writer.history)
-
-  def _create_item(self, steps: int | slice) -> None:
-    """Inserts an item of `column[steps]` for every column (an int index drops the time axis)."""
-    trajectory = [column[steps] for column in self._columns]
-    self._writer.create_item(self._table, self._priority, trajectory)
-    self._writer.flush(block_until_num_items=_MAX_IN_FLIGHT_ITEMS)
 
 
 class NStepTransitionAdder(_ReverbAdder):
@@ -144,7 +199,8 @@ class NStepTransitionAdder(_ReverbAdder):
       raise ValueError(f"n_step must be >= 1, got {n_step}.")
     if not 0.0 <= discount <= 1.0:
       raise ValueError(f"discount must be in [0, 1], got {discount}.")
-    super().__init__(client, table, priority, num_keep_alive_refs=1)
+    super().__init__(client, table, priority, num_keep_alive_refs=1,
+                     max_in_flight_items=_MAX_IN_FLIGHT_TRANSITIONS)
     self._n_step = n_step
     self._discount = discount
     self._pending: Deque[_PendingStep] = collections.deque()
@@ -169,7 +225,7 @@ class NStepTransitionAdder(_ReverbAdder):
       while self._pending:
         self._write_oldest()
       self._observation = None
-      self._writer.end_episode(clear_buffers=True)
+      self._writer.end_episode()
     elif len(self._pending) == self._n_step:
       self._write_oldest()
 
@@ -187,15 +243,15 @@ class NStepTransitionAdder(_ReverbAdder):
       n_step_return = n_step_return + scale * step.reward
       scale = scale * self._discount * step.discount
     self._pending.popleft()
-    self._append(
+    self._writer.append(
         types.Transition(
             observation=first.observation,
             action=first.action,
             reward=n_step_return.astype(first.reward.dtype),
             discount=scale.astype(first.discount.dtype),
             next_observation=self._observation,
-            extras=first.extras))
-    self._create_item(-1)
+            extras=first.extras),
+        item_length=1, squeeze=True)
 
   @staticmethod
   def signature(
@@ -246,7 +302,8 @@ class SequenceAdder(_ReverbAdder):
       raise ValueError(f"sequence_length must be >= 1, got {sequence_length}.")
     if not 1 <= period <= sequence_length:
       raise ValueError(f"period must be in [1, sequence_length={sequence_length}], got {period}.")
-    super().__init__(client, table, priority, num_keep_alive_refs=sequence_length)
+    super().__init__(client, table, priority, num_keep_alive_refs=sequence_length,
+                     max_in_flight_items=_MAX_IN_FLIGHT_SEQUENCES)
     self._sequence_length = sequence_length
     self._period = period
     self._pad_end_of_episode = pad_end_of_episode
@@ -284,13 +341,11 @@ class SequenceAdder(_ReverbAdder):
     Returns:
       Whether a sequence was written.
     """
-    self._append(step)
     first = self._num_steps - self._sequence_length + 1  # Start of a sequence ending here.
     self._num_steps += 1
-    if first < 0 or first % self._period != 0:
-      return False
-    self._create_item(slice(-self._sequence_length, None))
-    return True
+    written = first >= 0 and first % self._period == 0
+    self._writer.append(step, self._sequence_length if written else 0)
+    return written
 
   def _end_episode(self, last_step: Step) -> None:
     """Appends the final observation's step T, then the padded sequence covering T if needed."""
@@ -306,7 +361,7 @@ class SequenceAdder(_ReverbAdder):
         self._append_step(zeros)
     self._observation = None
     self._num_steps = 0
-    self._writer.end_episode(clear_buffers=True)
+    self._writer.end_episode()
 
   @staticmethod
   def signature(

@@ -211,3 +211,19 @@ def test_add_needs_add_first(make_queue_server):
   adder.add_first(dm_env.restart(observation(0)))
   with pytest.raises(ValueError, match="inside an episode"):
     adder.add_first(dm_env.restart(observation(0)))
+
+
+@pytest.mark.parametrize(
+    "later_extras", [(), {"log_prob": np.float32(1.0), "other": np.float32(2.0)}],
+    ids=["fewer_arrays", "more_arrays"])
+def test_step_structure_must_not_change(make_queue_server, later_extras):
+  """The writer appends flat steps: a step that flattens to another number of arrays is refused
+  before anything of it is written."""
+  client = make_queue_server(NStepTransitionAdder.signature(SPEC, EXTRAS_SPEC))
+  adder = NStepTransitionAdder(client, "queue", n_step=1, discount=0.5)
+  adder.add_first(dm_env.restart(observation(0)))
+  adder.add(action(0), dm_env.transition(np.float32(1.0), observation(1), np.float32(1.0)),
+            extras(0))
+  with pytest.raises(ValueError, match="every step must have the structure of the first"):
+    adder.add(action(1), dm_env.transition(np.float32(2.0), observation(2), np.float32(1.0)),
+              later_extras)
