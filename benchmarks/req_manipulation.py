@@ -80,7 +80,7 @@ def _flags(settings: List[str]) -> List[str]:
   return [f"--set={s}" for s in settings]
 
 
-def learning_flags(method: str, expert: str, args) -> (str, List[str]):
+def learning_flags(method: str, expert: str, args) -> Tuple[str, List[str]]:
   """(agent, `priorax train` flags) of a learning method."""
   if method == "kl_svg0":
     return "kl_svg0", _flags(KL_SVG0_SETTINGS + args.set_kl)
