@@ -31,14 +31,23 @@ NAME = "req_experts"
 SUCCESS_REWARD = 0.5
 
 
-def run_expert(name: str, num_episodes: int, dataset_dir: str = None) -> Dict[str, List[float]]:
-  """Returns per-episode returns, successes and lengths of expert `name`."""
+def succeeded(last_reward: float, action_repeat: int = 1) -> bool:
+  """Whether an episode whose last (action-repeated, so summed) reward is `last_reward` ended in
+  success: the mean reward of its last repeated steps is at least `SUCCESS_REWARD`."""
+  return last_reward / action_repeat >= SUCCESS_REWARD
+
+
+def run_expert(name: str, num_episodes: int, dataset_dir: str = None, action_repeat: int = 1,
+               first_seed: int = 0) -> Dict[str, List[float]]:
+  """Returns per-episode returns, successes, lengths and last rewards of expert `name` (seeds
+  `first_seed`, `first_seed` + 1, …; each action held for `action_repeat` steps)."""
   factory, (environment_name, *_) = experts.EXPERTS[name]
   del factory
   writer = episodes.EpisodeWriter(os.path.join(dataset_dir, name)) if dataset_dir else None
-  results = {"return": [], "success": [], "length": []}
-  for seed in range(num_episodes):
-    environment = experts.ExpertActionWrapper(envs.make_environment(environment_name, seed),
+  results = {"return": [], "success": [], "length": [], "last_reward": []}
+  for seed in range(first_seed, first_seed + num_episodes):
+    environment = experts.ExpertActionWrapper(envs.make_environment(environment_name, seed,
+                                                                    action_repeat=action_repeat),
                                               experts.make_expert(name, environment_name))
     timestep = environment.reset()
     if writer:
@@ -52,7 +61,8 @@ def run_expert(name: str, num_episodes: int, dataset_dir: str = None) -> Dict[st
       total += float(timestep.reward)
       steps += 1
     results["return"].append(total)
-    results["success"].append(float(timestep.reward >= SUCCESS_REWARD))
+    results["last_reward"].append(float(timestep.reward))
+    results["success"].append(float(succeeded(float(timestep.reward), action_repeat)))
     results["length"].append(steps)
     print(f"[{name}] episode {seed}: return {total:.1f}, final reward {float(timestep.reward):.2f}",
           flush=True)

@@ -112,7 +112,7 @@ def run_seed(seed: int, args) -> None:
               args.eval_episodes)
 
 
-def _evaluations(run_dir: str) -> list:
+def evaluations(run_dir: str) -> list:
   """[(env steps, mean evaluation return)] of a run, in order."""
   path = os.path.join(run_dir, "logs", "evaluator.csv")
   if not os.path.exists(path):
@@ -131,7 +131,7 @@ def collect(work_dir: str, threshold: float, methods=tuple(METHODS)) -> list:
     if method not in methods:
       continue
     seed = int(json.load(open(config_path))["seed"])
-    curve = _evaluations(run_dir)
+    curve = evaluations(run_dir)
     summary_path = os.path.join(run_dir, "summary.json")
     if not curve or not os.path.exists(summary_path):
       continue  # Unfinished: a censored value would depend on where it stopped.

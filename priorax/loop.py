@@ -58,7 +58,9 @@ class EnvironmentLoop(core.Worker):
       self._counter.increment(**{steps_key: 1})
     counts = self._counter.increment(**{f"{self._label}_episodes": int(timestep.last())})
     duration = time.time() - start
+    # The last reward tells whether a task ended in its goal state (a success, e.g. manipulation).
     result = {"episode_return": episode_return, "episode_length": episode_steps,
+              "last_reward": float(np.sum(timestep.reward)) if episode_steps else 0.0,
               "steps_per_second": episode_steps / max(duration, 1e-9), **counts}
     if timestep.last():
       self._logger.write(result)

@@ -58,7 +58,8 @@ def _student_actor(run_dir: str, seed: int):
 
 def evaluate_run(run_dir: str, *, episodes: int, seed: int,
                  video_path: Optional[str] = None) -> Dict[str, Any]:
-  """Returns {"mean", "std", "returns", "actor_steps"} of the latest checkpoint's policy."""
+  """Returns {"mean", "std", "returns", "last_rewards", "actor_steps"} of the latest checkpoint's
+  policy (`last_rewards`: each episode's final reward, which says whether it ended in success)."""
   config_path = os.path.join(run_dir, local.CONFIG_FILE)
   try:
     with open(config_path) as f:
@@ -88,4 +89,5 @@ def evaluate_run(run_dir: str, *, episodes: int, seed: int,
     from priorax.utils import video  # Rendering is optional: import only when asked.
     video.record_video(environment, actor.select_action, video_path)
   return {"mean": float(np.mean(returns)), "std": float(np.std(returns)), "returns": returns,
+          "last_rewards": [r["last_reward"] for r in results],
           "actor_steps": int(saved["counts"].get("actor_steps", 0))}
