@@ -349,8 +349,9 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
   learner = builder.make_learner(networks, prior, iterator, learner_key, environment_spec,
                                  counter=counting.Counter(counter, "learner"),
                                  logger=logger_factory("learner"))
+  adder = builder.make_adder(client)
   actor = builder.make_actor(builder.make_policy(networks, evaluation=False), learner, actor_key,
-                             builder.make_adder(client))
+                             adder)
   eval_actor = builder.make_actor(builder.make_policy(networks, evaluation=True), learner,
                                   evaluator_key)
   if saved is not None:
@@ -377,6 +378,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
         "counts": counter.save(),
         "actor_key": np.asarray(actor.key),
     })
+    adder.flush()  # The replay checkpoint then holds every step acted so far.
     checkpoint_replay(client, replay_dir)
     return path
 

@@ -138,6 +138,10 @@ class _Writer:
                               [squeeze] * len(trajectory))
       self._writer.Flush(self._max_in_flight_items, -1)  # -1: no timeout.
 
+  def flush(self) -> None:
+    """Waits until every item inserted so far is confirmed by the server (the episode goes on)."""
+    self._writer.Flush(0, -1)  # 0: no item may stay in flight; -1: no timeout.
+
   def end_episode(self) -> None:
     """Waits until every item is confirmed; clears the history (no item spans two episodes)."""
     self._writer.EndEpisode(True, None)  # True: clear the buffers; None: no timeout.
@@ -166,6 +170,11 @@ class _ReverbAdder:
     """Drops what is pending of the current episode (written items are kept)."""
     self._observation = None
     self._writer.end_episode()
+
+  def flush(self) -> None:
+    """Waits until the items inserted so far are in the table, e.g. before a replay checkpoint
+    (up to `max_in_flight_items` may otherwise still be on their way)."""
+    self._writer.flush()
 
   def _check_add(self, next_timestep: dm_env.TimeStep) -> None:
     if self._observation is None:

@@ -48,14 +48,14 @@ def test_meta_train_then_adapt_on_holdout(tmp_path, capsys):
   with open(adapted / "logs" / "learner.csv", newline="") as f:
     rows = list(csv.DictReader(f))
   assert rows and all(np.isfinite(float(r["critic_loss"])) for r in rows)
-  # Frozen prior and torso: exactly the family run's after the adaptation's updates; the new
-  # head has moved away from zero.
+  # Frozen prior and torso: exactly the family run's after the adaptation's updates. (That the
+  # zero head learns is tests/agents/req/test_transfer.py's: with no reward in these 120 sparse
+  # steps its TD errors, hence its gradients, are exactly zero.)
   source, now = _policy_params(family), _policy_params(adapted)
   jax.tree_util.tree_map(np.testing.assert_array_equal, now[0], source[0])
-  torso, head = transfer.split_critic(now[1])
+  torso, _ = transfer.split_critic(now[1])
   jax.tree_util.tree_map(np.testing.assert_array_equal, torso,
                          transfer.split_critic(source[1])[0])
-  assert any(np.any(leaf != 0) for leaf in jax.tree_util.tree_leaves(head))
   capsys.readouterr()
   assert cli.main(["evaluate", "--run-dir", str(adapted), "--episodes", "1"]) == 0
   assert "evaluation return" in capsys.readouterr().out

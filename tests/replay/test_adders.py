@@ -227,3 +227,13 @@ def test_step_structure_must_not_change(make_queue_server, later_extras):
   with pytest.raises(ValueError, match="every step must have the structure of the first"):
     adder.add(action(1), dm_env.transition(np.float32(2.0), observation(2), np.float32(1.0)),
               later_extras)
+
+
+def test_flush_puts_every_item_so_far_in_the_table_mid_episode(make_queue_server):
+  client = make_queue_server(NStepTransitionAdder.signature(SPEC))
+  adder = NStepTransitionAdder(client, "queue", n_step=1, discount=0.5)
+  adder.add_first(dm_env.restart(observation(0)))
+  for t in range(40):  # More than the items allowed in flight.
+    adder.add(action(t), dm_env.transition(np.float32(1.0), observation(t + 1), np.float32(1.0)))
+  adder.flush()
+  assert client.server_info()["queue"].current_size == 40

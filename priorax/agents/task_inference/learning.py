@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from priorax.agents import jitted_learner
 from priorax.agents.kl_svg0 import learning as kl_learning
 from priorax.agents.kl_svg0 import losses as kl_losses
 from priorax.agents.kl_svg0 import sequence_learning
@@ -56,9 +57,7 @@ class TaskInferenceLearner(kl_learning.KLSVG0Learner):
     # pylint: disable=super-init-not-called  # The transition learner's init builds its own update.
     if prior.trainable:
       raise ValueError(f"prior {prior.name!r} is trainable; task_inference trains no prior")
-    self._iterator = iterator
-    self._counter = counter or counting.Counter()
-    self._logger = logger or loggers.NoOpLogger()
+    jitted_learner.JittedLearner.__init__(self, iterator, counter, logger)
     key, policy_key, critic_key = jax.random.split(key, 3)
     policy_params = networks.init(policy_key)
     critic_params = networks.critics.critic_init(critic_key)
@@ -75,7 +74,6 @@ class TaskInferenceLearner(kl_learning.KLSVG0Learner):
         alpha_opt_state=alpha_optimizer.init(log_alpha), prior_opt_state=(),
         steps=jnp.zeros((), jnp.int32), key=key,
         first_nonfinite_step=jnp.asarray(kl_learning.NO_NONFINITE_STEP, jnp.int32))
-    self._timestamp = None
 
 
 def make_update_step(networks: networks_lib.TaskInferenceNetworks, prior: priors_base.Prior,
