@@ -30,6 +30,6 @@ setuptools.setup(
         "tensorflow-cpu",
         "tensorflow-probability",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "pytest-timeout"]},
     entry_points={"console_scripts": ["priorax=priorax.launchers.cli:main"]},
 )

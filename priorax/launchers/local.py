@@ -37,6 +37,8 @@ SUMMARY_FILE = "summary.json"
 CURVE_FILE = "curve.png"
 RUN_FORMAT_VERSION = 1
 _REPLAY_CHECKPOINTS_KEPT = 1
+# How long a checkpoint waits for the transitions in flight to reach the table.
+_FLUSH_TIMEOUT_S = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -370,7 +372,7 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
   eval_logger = logger_factory("evaluator")
   progress = Progress(config.max_actor_steps, config.log_every_s)
 
-  def save_checkpoint():
+  def save_checkpoint(flush_timeout_s: float):
     learner.check_finite()  # Never overwrite a good checkpoint with a diverged state.
     state = learner.save()
     path = checkpointer.save(int(counter.get("actor_steps")), {
@@ -378,7 +380,11 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
         "counts": counter.save(),
         "actor_key": np.asarray(actor.key),
     })
-    adder.flush()  # The replay checkpoint then holds every step acted so far.
+    # The replay checkpoint then holds every step acted so far, unless the rate limiter still
+    # holds some back (only a sampling learner lets them in).
+    if not adder.flush(timeout_s=flush_timeout_s):
+      print("[train] warning: the replay checkpoint misses the last transitions, which the rate "
+            "limiter held back", flush=True)
     checkpoint_replay(client, replay_dir)
     return path
 
@@ -422,18 +428,20 @@ def run_experiment(config: ExperimentConfig) -> Dict[str, Any]:
         evaluate()
         next_eval = (int(steps) // config.eval_every + 1) * config.eval_every
       if time.time() - last_checkpoint >= config.checkpoint_every_s:
-        save_checkpoint()
+        save_checkpoint(flush_timeout_s=_FLUSH_TIMEOUT_S)
         last_checkpoint = time.time()
   except KeyboardInterrupt:
     interrupted = True
   finally:
+    if learner_thread.error is None:  # While the learner samples, the held-back inserts go in.
+      adder.flush(timeout_s=_FLUSH_TIMEOUT_S)
     learner_thread.stop.set()
     for sig, previous in previous_handlers.items():
       signal.signal(sig, previous)
 
   try:
     if learner_thread.error is None:
-      path = save_checkpoint()
+      path = save_checkpoint(flush_timeout_s=1.0)  # Nothing samples now: a short last try.
       print(f"[train] checkpoint saved: {path}", flush=True)
   finally:
     # A learner blocked on an empty buffer is a daemon thread and is left behind after a short

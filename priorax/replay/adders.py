@@ -138,9 +138,17 @@ class _Writer:
                               [squeeze] * len(trajectory))
       self._writer.Flush(self._max_in_flight_items, -1)  # -1: no timeout.
 
-  def flush(self) -> None:
-    """Waits until every item inserted so far is confirmed by the server (the episode goes on)."""
-    self._writer.Flush(0, -1)  # 0: no item may stay in flight; -1: no timeout.
+  def flush(self, timeout_s: float) -> bool:
+    """Waits up to `timeout_s` until every item inserted so far is confirmed by the server (the
+    episode goes on); returns whether they all were. A rate limiter holds inserts back while the
+    table's samples lag behind, so without a learner sampling this wait may never end."""
+    try:
+      self._writer.Flush(0, max(1, int(timeout_s * 1000)))  # 0: no item may stay in flight.
+    except RuntimeError as e:
+      if "Timeout exceeded" not in str(e):
+        raise
+      return False
+    return True
 
   def end_episode(self) -> None:
     """Waits until every item is confirmed; clears the history (no item spans two episodes)."""
@@ -171,10 +179,12 @@ class _ReverbAdder:
     self._observation = None
     self._writer.end_episode()
 
-  def flush(self) -> None:
-    """Waits until the items inserted so far are in the table, e.g. before a replay checkpoint
-    (up to `max_in_flight_items` may otherwise still be on their way)."""
-    self._writer.flush()
+  def flush(self, timeout_s: float = 60.0) -> bool:
+    """Waits up to `timeout_s` until the items inserted so far are in the table, e.g. before a
+    replay checkpoint (up to `max_in_flight_items` may otherwise still be on their way); returns
+    whether they all are. Call it while a learner still samples: the rate limiter may hold
+    inserts back until it does."""
+    return self._writer.flush(timeout_s)
 
   def _check_add(self, next_timestep: dm_env.TimeStep) -> None:
     if self._observation is None:

@@ -7,6 +7,7 @@ follow `replay_test_utils`: step t of episode e has id 100·e + t.
 import dm_env
 import numpy as np
 import pytest
+import reverb
 import tree
 
 from priorax import types
@@ -237,3 +238,23 @@ def test_flush_puts_every_item_so_far_in_the_table_mid_episode(make_queue_server
     adder.add(action(t), dm_env.transition(np.float32(1.0), observation(t + 1), np.float32(1.0)))
   adder.flush()
   assert client.server_info()["queue"].current_size == 40
+
+
+def test_flush_gives_up_after_its_timeout_while_the_table_holds_inserts_back():
+  # A full queue holds inserts back until items are sampled, as a rate limiter does while a
+  # learner lags: flush must return, not wait for a sampler that will never come.
+  server = reverb.Server([reverb.Table.queue(
+      "queue", 4, signature=NStepTransitionAdder.signature(SPEC))])
+  try:
+    client = reverb.Client(f"localhost:{server.port}")
+    adder = NStepTransitionAdder(client, "queue", n_step=1, discount=0.5)
+    adder.add_first(dm_env.restart(observation(0)))
+    for t in range(6):  # Two more than the queue holds; fewer than the items allowed in flight.
+      adder.add(action(t), dm_env.transition(np.float32(1.0), observation(t + 1),
+                                             np.float32(1.0)))
+    assert not adder.flush(timeout_s=0.5)
+    assert len(read_all(client, "queue")) == 4  # Empties the queue: the two held back go in.
+    assert adder.flush(timeout_s=10.0)
+    assert client.server_info()["queue"].current_size == 2
+  finally:
+    server.stop()
