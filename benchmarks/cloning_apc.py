@@ -31,7 +31,7 @@ import glob
 import json
 import os
 import sys
-from typing import Optional
+from typing import Callable, Iterator, Optional, Tuple
 
 import matplotlib
 
@@ -112,6 +112,24 @@ def run_student(expert, task: str, seed: int, method: str, budget: int, args) ->
       run_dir=run_dir, rollouts=budget, seed=seed, action_repeat=action_repeat,
       eval_every=args.updates, eval_episodes=args.eval_episodes, eval_noise=args.noise,
       log_every_s=30.0))
+
+
+def budget_sweep(run: Callable[[int], Optional[dict]], budgets, reference: float,
+                 all_budgets: bool) -> Iterator[Tuple[dict, float]]:
+  """(summary, return fraction) of each budget's student, in increasing budget order.
+
+  Budgets whose `run` gives None (not trained, under `--report-only`) are skipped. Unless
+  `all_budgets`, the sweep stops at the first student reaching THRESHOLD: interactions_to_90pct is
+  then known, and larger budgets would only extend the curve.
+  """
+  for budget in sorted(budgets):
+    summary = run(budget)
+    if summary is None:
+      continue
+    fraction = summary["final_eval_return"] / reference
+    yield summary, fraction
+    if fraction >= THRESHOLD and not all_budgets:
+      return
 
 
 def interactions_to_threshold(points):
@@ -198,22 +216,17 @@ def main():
             f"{reference:.1f} with action noise {args.noise}", flush=True)
       for method in args.methods:
         points = []
-        for budget in sorted(args.budgets):
-          summary = run_student(expert, task, seed, method, budget, args)
-          if summary is None:
-            continue
+        run = lambda budget, m=method: run_student(expert, task, seed, m, budget, args)
+        for summary, fraction in budget_sweep(run, args.budgets, reference, args.all_budgets):
           if method.endswith(COMPRESSED) and summary["student_params"] * 4 > expert_size:
             sys.exit(f"--compressed-size {args.compressed_size}: {summary['student_params']:,} "
                      f"params is more than 1/4 of the expert's {expert_size:,}")
-          fraction = summary["final_eval_return"] / reference
           points.append((summary["env_steps"], fraction))
           records.append(results_io.Record(task, method, "return_fraction", fraction, "fraction",
                                            seed=seed, env_steps=summary["env_steps"]))
           records.append(results_io.Record(task, method, "eval_return",
                                            summary["final_eval_return"], "return", seed=seed,
                                            env_steps=summary["env_steps"]))
-          if fraction >= THRESHOLD and not args.all_budgets:
-            break  # interactions_to_90pct is known; larger budgets would only extend the curve.
         if not points:
           print(f"{task} seed {seed} {method}: no student trained yet", flush=True)
           continue

@@ -31,3 +31,19 @@ def test_plot_writes_a_png(tmp_path):
   path = os.path.join(tmp_path, "plot.png")
   cloning_apc.plot(records, path)
   assert os.path.getsize(path) > 0
+
+
+def test_budget_sweep_stops_at_the_first_student_reaching_90pct_and_skips_missing_ones():
+  returns = {1: 50.0, 2: None, 5: 95.0, 10: 99.0}
+  trained = []
+
+  def run(budget):
+    trained.append(budget)
+    value = returns[budget]
+    return None if value is None else {"final_eval_return": value, "env_steps": budget * 1000}
+
+  swept = list(cloning_apc.budget_sweep(run, [10, 5, 2, 1], 100.0, all_budgets=False))
+  assert [(s["env_steps"], f) for s, f in swept] == [(1000, 0.5), (5000, 0.95)]
+  assert trained == [1, 2, 5]
+  swept = list(cloning_apc.budget_sweep(run, [1, 2, 5, 10], 100.0, all_budgets=True))
+  assert [s["env_steps"] for s, _ in swept] == [1000, 5000, 10000]
