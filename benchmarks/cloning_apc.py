@@ -27,6 +27,7 @@ them all).
 """
 
 import argparse
+import functools
 import glob
 import json
 import os
@@ -216,7 +217,7 @@ def main():
             f"{reference:.1f} with action noise {args.noise}", flush=True)
       for method in args.methods:
         points = []
-        run = lambda budget, m=method: run_student(expert, task, seed, m, budget, args)
+        run = functools.partial(run_student, expert, task, seed, method, args=args)
         for summary, fraction in budget_sweep(run, args.budgets, reference, args.all_budgets):
           if method.endswith(COMPRESSED) and summary["student_params"] * 4 > expert_size:
             sys.exit(f"--compressed-size {args.compressed_size}: {summary['student_params']:,} "
