@@ -3,7 +3,9 @@
 For each task, seed, method and budget of K expert rollouts, `priorax.launchers.distill` collects
 the data, trains a student and evaluates it; runs already finished are not repeated and an
 interrupted one resumes. Methods: bc, dagger, apc, lfpc, naive_abc, each also as `<method>_compressed`
-(a student with at most 1/4 of the expert's parameters).
+(a student with at most 1/4 of the expert's parameters) and as `<method>_privileged` (a student that
+does not see the observation keys named by `--privileged-keys`, which the expert sees: METHODS §5's
+privileged expert).
 
 Protocol (Galashov, Merel & Heess, NeurIPS 2022, §5): Gaussian experts trained by priorax
 (`benchmarks/learning_kl_svg0.py`, one per task and seed: cartpole seeds 0–2; walker-run seed 0's
@@ -46,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import learning_kl_svg0
 from benchmarks import results_io
 from priorax import envs
+from priorax import specs
 from priorax.agents import cloning
 from priorax.agents.cloning import acting
 from priorax.launchers import distill
@@ -55,6 +58,8 @@ NAME = "cloning_apc"
 WORK_DIR = os.path.join(results_io.RESULTS_DIR, f"{NAME}_work")
 METHODS = ("bc", "dagger", "apc", "lfpc", "naive_abc")
 COMPRESSED = "_compressed"
+PRIVILEGED = "_privileged"
+VARIANTS = ("", COMPRESSED, PRIVILEGED)
 THRESHOLD = 0.9
 EXPERT_SEED_OFFSET = 7_000_001  # Seeds the expert's evaluation environment apart from students'.
 
@@ -68,6 +73,30 @@ def expert_run_dir(experts_dir: str, task: str, seed: int) -> str:
     if glob.glob(os.path.join(path, "checkpoints", "ckpt_*.pkl")):
       return path
   sys.exit(f"no expert for {task} under {experts_dir}; train it with benchmarks/learning_kl_svg0.py")
+
+
+def split_method(method: str) -> Tuple[str, str]:
+  """'apc_compressed' → ('apc', '_compressed'); 'bc' → ('bc', ''). Unknown names are a ValueError."""
+  for variant in (COMPRESSED, PRIVILEGED):
+    if method.endswith(variant) and method.removesuffix(variant) in METHODS:
+      return method.removesuffix(variant), variant
+  if method in METHODS:
+    return method, ""
+  raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}, each optionally "
+                   f"suffixed with {COMPRESSED} or {PRIVILEGED}")
+
+
+def student_observation_keys(environment_spec, privileged_keys) -> Tuple[str, ...]:
+  """The observation keys of a privileged student: all of the environment's but `privileged_keys`."""
+  keys = tuple(environment_spec.observations)
+  missing = sorted(set(privileged_keys) - set(keys))
+  if missing:
+    raise ValueError(f"--privileged-keys {missing} are not observations of this task; it has "
+                     f"{list(keys)}")
+  student_keys = tuple(k for k in keys if k not in privileged_keys)
+  if not student_keys:
+    raise ValueError(f"--privileged-keys {list(privileged_keys)} leave the student no observation")
+  return student_keys
 
 
 def num_params(params) -> int:
@@ -93,8 +122,8 @@ def expert_return(expert, task: str, seed: int, action_repeat: int, episodes: in
 
 def run_student(expert, task: str, seed: int, method: str, budget: int, args) -> Optional[dict]:
   """The student's summary: trained now, or read back; None if `--report-only` finds none."""
-  base_method = method.removesuffix(COMPRESSED)
-  sizes = args.compressed_size if method.endswith(COMPRESSED) else args.student_size
+  base_method, variant = split_method(method)
+  sizes = args.compressed_size if variant == COMPRESSED else args.student_size
   run_dir = os.path.join(args.work_dir, f"{task.replace(':', '_')}_seed{seed}", f"{method}_k{budget}")
   summary_path = os.path.join(run_dir, "summary.json")
   if os.path.exists(summary_path):
@@ -102,14 +131,20 @@ def run_student(expert, task: str, seed: int, method: str, budget: int, args) ->
   if args.report_only:
     return None
   action_repeat = int(expert.run.get("action_repeat", 1))
+  make_environment = lambda s: envs.make_environment(task, s, action_repeat=action_repeat)
+  observation_keys = None
+  if variant == PRIVILEGED:
+    observation_keys = student_observation_keys(specs.make_environment_spec(make_environment(seed)),
+                                                args.privileged_keys)
   config = cloning.CloningConfig(method=base_method, policy_hidden_sizes=tuple(sizes),
+                                 policy_observation_keys=observation_keys,
                                  num_updates=args.updates, batch_size=args.batch_size,
                                  num_perturbations=args.num_perturbations,
                                  perturbation_scale=args.perturbation_scale)
   print(f"== {task} seed {seed} {method} K={budget}", flush=True)
   return distill.run_distillation(distill.DistillConfig(
       builder=cloning.CloningBuilder(config), expert=expert, environment_name=task,
-      environment_factory=lambda s: envs.make_environment(task, s, action_repeat=action_repeat),
+      environment_factory=make_environment,
       run_dir=run_dir, rollouts=budget, seed=seed, action_repeat=action_repeat,
       eval_every=args.updates, eval_episodes=args.eval_episodes, eval_noise=args.noise,
       log_every_s=30.0))
@@ -155,8 +190,9 @@ def plot(records, path: str) -> None:
           by_steps.setdefault(r.env_steps, []).append(r.value)
       steps = sorted(by_steps)
       mean = [np.mean(by_steps[s]) for s in steps]
-      ax.plot(steps, mean, marker="o", color=colours[method.removesuffix(COMPRESSED)],
-              linestyle="--" if method.endswith(COMPRESSED) else "-",
+      base_method, variant = split_method(method)
+      ax.plot(steps, mean, marker="o", color=colours[base_method],
+              linestyle={"": "-", COMPRESSED: "--", PRIVILEGED: "-."}[variant],
               label=f"{method} ({len(by_steps[steps[0]])} seeds)")
     ax.axhline(THRESHOLD, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
@@ -178,6 +214,9 @@ def main():
                       help="expert rollouts K")
   parser.add_argument("--methods", nargs="+",
                       default=list(METHODS) + [m + COMPRESSED for m in METHODS])
+  parser.add_argument("--privileged-keys", nargs="+", default=[], metavar="KEY",
+                      help="observation keys the expert sees and the <method>_privileged students "
+                      "do not (e.g. height on walker-run, target_pos on manipulator-insert_peg)")
   parser.add_argument("--all-budgets", action="store_true",
                       help="train every budget; by default a method stops at the first budget "
                       "whose student reaches 90%% of the expert")
@@ -199,9 +238,14 @@ def main():
   parser.add_argument("--experts-dir", default=learning_kl_svg0.WORK_DIR)
   parser.add_argument("--work-dir", default=WORK_DIR)
   args = parser.parse_args()
-  unknown = sorted(set(args.methods) - set(METHODS) - {m + COMPRESSED for m in METHODS})
-  if unknown:
-    parser.error(f"unknown methods {unknown}")
+  for method in args.methods:
+    try:
+      _, variant = split_method(method)
+    except ValueError as error:
+      parser.error(str(error))
+    if variant == PRIVILEGED and not args.privileged_keys:
+      parser.error(f"method {method} needs --privileged-keys: the observation keys only the expert "
+                   "sees")
 
   records = []
   for task in args.tasks:
@@ -219,7 +263,7 @@ def main():
         points = []
         run = functools.partial(run_student, expert, task, seed, method, args=args)
         for summary, fraction in budget_sweep(run, args.budgets, reference, args.all_budgets):
-          if method.endswith(COMPRESSED) and summary["student_params"] * 4 > expert_size:
+          if split_method(method)[1] == COMPRESSED and summary["student_params"] * 4 > expert_size:
             sys.exit(f"--compressed-size {args.compressed_size}: {summary['student_params']:,} "
                      f"params is more than 1/4 of the expert's {expert_size:,}")
           points.append((summary["env_steps"], fraction))
