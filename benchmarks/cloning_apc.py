@@ -8,10 +8,10 @@ does not see the observation keys named by `--privileged-keys`, which the expert
 privileged expert).
 
 Protocol (Galashov, Merel & Heess, NeurIPS 2022, §5): Gaussian experts trained by priorax
-(`benchmarks/learning_kl_svg0.py`, one per task and seed: cartpole seeds 0–2; a walker task's seed
-0 expert for every seed when only that one exists), data collected with expert action noise 0.2, students
-evaluated with action noise 0.2 over 50 episodes, budgets of 1…50 expert rollouts. The expert's own
-return is measured under the same noise.
+(`benchmarks/learning_kl_svg0.py`, one per task and seed: cartpole seeds 0–2; a walker task's
+seed 0 expert for every seed when only that one exists), data collected with expert action noise
+0.2, students evaluated with action noise 0.2 over 50 episodes, budgets of 1…50 expert rollouts.
+The expert's own return is measured under the same noise.
 
 Records, per task / method / seed: `return_fraction` (student return ÷ expert return) and
 `eval_return` against `env_steps` (environment transitions of the data: agent steps × action
@@ -22,12 +22,16 @@ tried in increasing order and a method stops at the first that reaches 90% (`--a
 them all).
 
     # The experts (once; on 2 cores ~20 min for cartpole's three seeds, ~18 min for a walker task;
-    # walker-run's expert is unreliable at this budget: seed 0 reached 285 once and 162 another time):
+    # walker-run's expert is unreliable at this budget: seed 0 reached 285 once, 162 another time):
     python benchmarks/learning_kl_svg0.py --task dmc:cartpole-swingup --seeds 0 1 2 --env-steps 100000
     python benchmarks/learning_kl_svg0.py --task dmc:walker-walk --seeds 0 --env-steps 200000
-    # The distillation benchmark (every method; `--privileged-keys height` for the walker's
-    # privileged students, `--compressed-size 256` the paper's smallest torso, 1/7.5 of the expert):
-    python benchmarks/cloning_apc.py --privileged-keys height --compressed-size 256
+    # The distillation benchmark (the default methods: the five and their compressed students):
+    python benchmarks/cloning_apc.py
+    # The walker-walk run of the README: the paper's smallest torso (one layer of 256, 1/7.5 of the
+    # expert) as the compressed student, plus students that do not see the walker's height:
+    python benchmarks/cloning_apc.py --tasks dmc:walker-walk --compressed-size 256 \
+        --privileged-keys height --methods apc bc dagger lfpc naive_abc apc_compressed \
+        bc_compressed apc_privileged bc_privileged
 """
 
 import argparse
