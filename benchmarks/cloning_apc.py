@@ -190,16 +190,21 @@ def plot(records, path: str) -> None:
   colours = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
   for ax, task in zip(axes[0], tasks):
     for method in sorted({r.method for r in curves if r.task == task}):
-      by_steps = {}
+      by_seed = {}
       for r in curves:
         if r.task == task and r.method == method:
-          by_steps.setdefault(r.env_steps, []).append(r.value)
-      steps = sorted(by_steps)
-      mean = [np.mean(by_steps[s]) for s in steps]
+          by_seed.setdefault(r.seed, {})[r.env_steps] = r.value
       base_method, variant = split_method(method)
-      ax.plot(steps, mean, marker="o", color=colours[base_method],
-              linestyle={"": "-", COMPRESSED: "--", PRIVILEGED: "-."}[variant],
-              label=f"{method} ({len(by_steps[steps[0]])} seeds)")
+      style = dict(color=colours[base_method],
+                   linestyle={"": "-", COMPRESSED: "--", PRIVILEGED: "-."}[variant])
+      # A seed stops at the first budget reaching the threshold, so the mean is drawn only where
+      # every seed has a student (a mean of the seeds still training would be biased low); each
+      # seed's own curve is drawn faintly.
+      for seed_curve in by_seed.values():
+        ax.plot(*zip(*sorted(seed_curve.items())), alpha=0.25, linewidth=0.8, **style)
+      common = sorted(set.intersection(*(set(c) for c in by_seed.values())))
+      ax.plot(common, [np.mean([c[s] for c in by_seed.values()]) for s in common], marker="o",
+              label=f"{method} (mean of {len(by_seed)} seeds)", **style)
     ax.axhline(THRESHOLD, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xscale("log")
     ax.set_xlabel("environment transitions of data (expert rollouts; DAgger: all)")
