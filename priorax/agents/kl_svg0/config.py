@@ -45,10 +45,8 @@ class KLSVG0Config:
   # The learned prior (or the hierarchical prior's high level π0_H): the observation keys x_D it
   # sees (required), its torso, its Adam step size. It shares `layer_norm` and `min_scale` with the
   # policy. Under a learned prior only `min_scale` holds up the policy's entropy (π0 follows π, so
-  # the KL stays small as both narrow): at 1e-3 the transition learner's policy collapsed on
-  # `family:reacher_targets` (entropy estimates −97 to −448 nats; best evaluations 399, 101, 15 of
-  # 1000 in the first 54–76k environment steps of 3 seeds); at 0.1, Acme's value, all three
-  # learnt the family (907–990 at 150k; README, "Transfer of a learned default policy").
+  # the KL stays small as both narrow): use 0.1, Acme's value; at 1e-3 the policy collapsed on
+  # `family:reacher_targets` (figures in the README, "Pre-training that solves the family").
   prior_observation_keys: Optional[Tuple[str, ...]] = None
   prior_hidden_sizes: Tuple[int, ...] = (256, 256)
   prior_learning_rate: float = 3e-4
