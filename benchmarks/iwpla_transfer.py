@@ -6,11 +6,12 @@ samples (`req`) adapts to a new task of a family from a prior and a critic torso
 the family's training tasks, acting with the importance-weighted policy from its first step.
 
 Protocol, per seed (every run is a `priorax train --agent req` subprocess, one at a time):
-1. Meta-train `req` on `family:reacher_targets` (a target on an arc, one of four per episode),
-   the prior blind to the task key (`prior_observation_keys=position,velocity`), the critic
-   reading everything (the task enters as an input).
-2. On the held-out task `family:reacher_targets-holdout` (a fifth target on the arc; the reward is
-   sparse: 1 while the finger touches the target, else 0), learn with, as methods:
+1. Meta-train `req` on the family (`--family`, the kl_svg0 transfer benchmark's; by default
+   `family:reacher_targets`, a target on an arc, one of four per episode), the prior blind to the
+   task key (`prior_observation_keys=position,velocity`), the critic reading everything (the task
+   enters as an input).
+2. On the family's held-out task (`family:reacher_targets-holdout`: a fifth target on the arc; the
+   reward is sparse: 1 while the finger touches the target, else 0), learn with, as methods:
      scratch      `req` from freshly initialised networks,
      prior_only   the meta-trained prior, a fresh critic (`--set transfer=prior`),
      iwpla        the meta-trained prior and critic torso, a new zero head
@@ -40,9 +41,6 @@ from benchmarks import transfer_kl_svg0  # pylint: disable=wrong-import-position
 
 NAME = "iwpla_transfer"
 WORK_DIR = os.path.join(results_io.RESULTS_DIR, f"{NAME}_work")
-FAMILY = transfer_kl_svg0.FAMILY
-HOLDOUT = transfer_kl_svg0.HOLDOUT
-PRETRAIN_FLAGS = ["--set", "prior_observation_keys=position,velocity"]
 # Transfer methods: name -> flags given the seed's meta-training run directory.
 METHODS = {
     "scratch": lambda source: [],
@@ -56,16 +54,19 @@ SETTINGS = ["--set", "prior_hidden_sizes=128,128", "--set", "critic_hidden_sizes
 
 
 def run_seed(seed: int, args) -> None:
+  family = transfer_kl_svg0.FAMILIES[args.family]
   source = os.path.join(args.work_dir, f"pretrain_seed{seed}")
-  transfer_kl_svg0.train_run(source, FAMILY, seed, args.pretrain_env_steps,
-                             SETTINGS + PRETRAIN_FLAGS + args.extra, args.eval_every,
+  pretrain_flags = ["--set", f"prior_observation_keys={family.body_keys}"]
+  transfer_kl_svg0.train_run(source, family.env, seed, args.pretrain_env_steps,
+                             SETTINGS + pretrain_flags + args.extra, args.eval_every,
                              args.eval_episodes, agent="req")
   freeze = ["--freeze-prior"] if args.freeze_prior else []
   for method in args.methods:
     flags = METHODS[method](source) + (freeze if method != "scratch" else [])
-    transfer_kl_svg0.train_run(os.path.join(args.work_dir, f"{method}_seed{seed}"), HOLDOUT,
-                               seed, args.transfer_env_steps, SETTINGS + flags + args.extra,
-                               args.eval_every, args.eval_episodes, agent="req")
+    transfer_kl_svg0.train_run(os.path.join(args.work_dir, f"{method}_seed{seed}"),
+                               family.holdout, seed, args.transfer_env_steps,
+                               SETTINGS + flags + args.extra, args.eval_every,
+                               args.eval_episodes, agent="req")
 
 
 def main():

@@ -5,13 +5,18 @@ a default policy π0 trained on a family of tasks while denied the task informat
 behaviour the tasks share, and regularising towards it speeds up a new task of the family; a π0
 that sees everything collapses onto the family's policy instead.
 
+Two families (`--family`, `priorax/envs/families.py`):
+  reacher_targets  a target on an arc, one of four per episode; held out: a fifth target on the
+                   arc. π0 sees the arm (`position,velocity`), not `to_target`. Threshold 700.
+  cheetah_speeds   run forward at 2, 4 or 6 m/s, one per episode; held out: the suite's
+                   cheetah-run (10 m/s). π0 sees the body (`position,velocity`), not
+                   `target_speed`. Threshold 400 (an average of 4 m/s on the held-out task).
+
 Protocol, per seed (every run is a `priorax train` subprocess, one at a time):
-1. Pre-train `kl_svg0` with a learned prior on the family `family:reacher_targets` (a target on an
-   arc, one of four per episode), once with π0 seeing the arm only (`position,velocity`: the
-   asymmetric prior), once with π0 seeing everything (`position,to_target,velocity`), and once
-   with the hierarchical prior (π0_H and the shared low level π_L seeing the arm only).
-2. On the held-out task `family:reacher_targets-holdout` (a fifth target on the arc), train a fresh
-   policy and critic with, as methods:
+1. Pre-train `kl_svg0` with a learned prior on the family, once with π0 seeing the body only (the
+   asymmetric prior), once with π0 seeing everything, and once with the hierarchical prior (π0_H
+   and the shared low level π_L seeing the body only).
+2. On the held-out task train a fresh policy and critic with, as methods:
      scratch            the uniform prior (SAC),
      prior_asymmetric   the asymmetric π0 of step 1, frozen (`--prior-from ... --freeze-prior`),
      prior_full_obs     the full-observation π0 of step 1, frozen,
@@ -19,9 +24,8 @@ Protocol, per seed (every run is a `priorax train` subprocess, one at a time):
                         level π_H is learned (Tirumala et al. 2019, reuse of the skills).
 3. Record `steps_to_threshold`: the environment steps (agent steps × action repeat) of the first
    evaluation whose mean return over `--eval-episodes` deterministic episodes reaches
-   `--threshold` (default 700 of a possible 1000: the finger is on the target for 70 % of the
-   episode). A run that never reaches it is recorded at its budget (a censored value, so the ratio
-   to scratch is then a lower bound) with `reached_threshold` = 0.
+   `--threshold` (default: the family's). A run that never reaches it is recorded at its budget (a
+   censored value, so the ratio to scratch is then a lower bound) with `reached_threshold` = 0.
 
 Runs live under `benchmarks/results/transfer_kl_svg0_work/` (git-ignored); a finished run is not
 repeated and an interrupted one resumes from its checkpoint, so re-running the command continues.
@@ -29,11 +33,14 @@ repeated and an interrupted one resumes from its checkpoint, so re-running the c
     python benchmarks/transfer_kl_svg0.py --seeds 0 1 2
     python benchmarks/transfer_kl_svg0.py --methods scratch prior_hierarchical \
         --results-name transfer_kl_svg0_hierarchical
+    python benchmarks/transfer_kl_svg0.py --family cheetah_speeds --work-dir DIR \
+        --results-name transfer_kl_svg0_cheetah
     python benchmarks/transfer_kl_svg0.py --collect-only
 """
 
 import argparse
 import csv
+import dataclasses
 import glob
 import json
 import os
@@ -52,20 +59,45 @@ from benchmarks import results_io  # pylint: disable=wrong-import-position
 
 NAME = "transfer_kl_svg0"
 WORK_DIR = os.path.join(results_io.RESULTS_DIR, f"{NAME}_work")
-FAMILY = "family:reacher_targets"
-HOLDOUT = "family:reacher_targets-holdout"
-ACTION_REPEAT = 2  # Reacher's 1000-step episodes become 500 decisions.
+ACTION_REPEAT = 2  # 1000-step episodes become 500 decisions.
 
-# Pre-training runs: name -> `priorax train` flags.
-PRETRAIN = {
-    "pretrain_asymmetric": ["--set", "prior=learned",
-                            "--set", "prior_observation_keys=position,velocity"],
-    "pretrain_full_obs": ["--set", "prior=learned",
-                          "--set", "prior_observation_keys=position,to_target,velocity"],
-    "pretrain_hierarchical": ["--set", "prior=hierarchical",
-                              "--set", "prior_observation_keys=position,velocity",
-                              "--set", "low_level_observation_keys=position,velocity"],
+
+@dataclasses.dataclass(frozen=True)
+class TransferFamily:
+  """A task family of `priorax.envs.families` as this benchmark uses it."""
+  name: str
+  body_keys: str  # What the asymmetric prior sees (comma-separated observation keys).
+  all_keys: str  # Every observation key: what the full-observation prior sees.
+  threshold: float  # The default return that counts as solving the held-out task.
+
+  @property
+  def env(self) -> str:
+    return f"family:{self.name}"
+
+  @property
+  def holdout(self) -> str:
+    return f"family:{self.name}-holdout"
+
+  def pretrain_flags(self) -> dict:
+    """Pre-training runs: name -> `priorax train` flags."""
+    return {
+        "pretrain_asymmetric": ["--set", "prior=learned",
+                                "--set", f"prior_observation_keys={self.body_keys}"],
+        "pretrain_full_obs": ["--set", "prior=learned",
+                              "--set", f"prior_observation_keys={self.all_keys}"],
+        "pretrain_hierarchical": ["--set", "prior=hierarchical",
+                                  "--set", f"prior_observation_keys={self.body_keys}",
+                                  "--set", f"low_level_observation_keys={self.body_keys}"],
+    }
+
+
+FAMILIES = {
+    "reacher_targets": TransferFamily("reacher_targets", "position,velocity",
+                                      "position,to_target,velocity", threshold=700.0),
+    "cheetah_speeds": TransferFamily("cheetah_speeds", "position,velocity",
+                                     "position,target_speed,velocity", threshold=400.0),
 }
+
 # Transfer methods: name -> (the pre-training run it needs or None, its `priorax train` flags
 # given that run's directory).
 METHODS = {
@@ -100,14 +132,15 @@ def train_run(run_dir: str, env: str, seed: int, env_steps: int, flags: list, ev
 
 
 def run_seed(seed: int, args) -> None:
-  for name, flags in PRETRAIN.items():
+  family = FAMILIES[args.family]
+  for name, flags in family.pretrain_flags().items():
     if any(source == name for source, _ in (METHODS[m] for m in args.methods)):
-      train_run(os.path.join(args.work_dir, f"{name}_seed{seed}"), FAMILY, seed,
+      train_run(os.path.join(args.work_dir, f"{name}_seed{seed}"), family.env, seed,
                 args.pretrain_env_steps, flags + args.extra, args.eval_every, args.eval_episodes)
   for method in args.methods:
     source, flags = METHODS[method]
     source_dir = os.path.join(args.work_dir, f"{source}_seed{seed}") if source else None
-    train_run(os.path.join(args.work_dir, f"{method}_seed{seed}"), HOLDOUT, seed,
+    train_run(os.path.join(args.work_dir, f"{method}_seed{seed}"), family.holdout, seed,
               args.transfer_env_steps, flags(source_dir) + args.extra, args.eval_every,
               args.eval_episodes)
 
@@ -122,8 +155,8 @@ def evaluations(run_dir: str) -> list:
             for r in csv.DictReader(f)]
 
 
-def collect(work_dir: str, threshold: float, methods=tuple(METHODS)) -> list:
-  """Records of every run of `methods` under `work_dir` that has finished."""
+def collect(work_dir: str, task: str, threshold: float, methods=tuple(METHODS)) -> list:
+  """Records of every run of `methods` under `work_dir` (runs on `task`) that has finished."""
   records = []
   for config_path in sorted(glob.glob(os.path.join(work_dir, "*_seed*", "config.json"))):
     run_dir = os.path.dirname(config_path)
@@ -138,13 +171,13 @@ def collect(work_dir: str, threshold: float, methods=tuple(METHODS)) -> list:
     budget = json.load(open(summary_path))["actor_steps"] * ACTION_REPEAT
     reached = [steps for steps, value in curve if value >= threshold]
     records.append(results_io.Record(
-        task=HOLDOUT, method=method, metric="steps_to_threshold",
+        task=task, method=method, metric="steps_to_threshold",
         value=float(reached[0] if reached else budget), unit="env_steps", seed=seed,
         env_steps=budget))
     records.append(results_io.Record(
-        task=HOLDOUT, method=method, metric="reached_threshold", value=float(bool(reached)),
+        task=task, method=method, metric="reached_threshold", value=float(bool(reached)),
         unit="bool", seed=seed, env_steps=budget))
-    records += [results_io.Record(task=HOLDOUT, method=method, metric="eval_return", value=value,
+    records += [results_io.Record(task=task, method=method, metric="eval_return", value=value,
                                   unit="return", seed=seed, env_steps=steps)
                 for steps, value in curve]
   return records
@@ -167,7 +200,7 @@ def plot(records: list, threshold: float, path: str, methods=tuple(METHODS)) -> 
   curves.axhline(threshold, color="k", linestyle=":", label=f"threshold {threshold:g}")
   curves.set_xlabel("environment steps on the held-out task")
   curves.set_ylabel("evaluation return")
-  curves.set_title(HOLDOUT)
+  curves.set_title(records[0].task)
   curves.legend()
   bars.set_xticks(range(len(methods)), methods)
   bars.set_ylabel("environment steps to threshold (dots: seeds)")
@@ -200,8 +233,11 @@ def make_parser(description: str, methods, *, transfer_env_steps: int, eval_ever
   parser.add_argument("--transfer-env-steps", type=int, default=transfer_env_steps)
   parser.add_argument("--eval-every", type=int, default=eval_every, help="environment steps")
   parser.add_argument("--eval-episodes", type=int, default=5)
-  parser.add_argument("--threshold", type=float, default=700.0,
-                      help="evaluation return that counts as solved (of at most 1000)")
+  parser.add_argument("--family", default="reacher_targets", choices=list(FAMILIES),
+                      help="the task family to pre-train on and its held-out task to transfer to")
+  parser.add_argument("--threshold", type=float, default=None,
+                      help="evaluation return that counts as solved (of at most 1000; default: "
+                      + ", ".join(f"{f.threshold:g} for {f.name}" for f in FAMILIES.values()) + ")")
   parser.add_argument("--work-dir", default=work_dir)
   parser.add_argument("--set", dest="extra", action="append", default=[], metavar="NAME=VALUE",
                       type=lambda text: f"--set={text}", help=set_help)
@@ -218,12 +254,14 @@ def run_and_report(name: str, args, run_seed, methods) -> None:
   if not args.collect_only:
     for seed in args.seeds:
       run_seed(seed, args)
-  records = collect(args.work_dir, args.threshold, methods=tuple(methods))
+  family = FAMILIES[args.family]
+  threshold = family.threshold if args.threshold is None else args.threshold
+  records = collect(args.work_dir, family.holdout, threshold, methods=tuple(methods))
   if not records:
     sys.exit("no finished transfer runs under " + args.work_dir)
   path = results_io.write_results(args.results_name or name, records)
-  plot(records, args.threshold, path.replace(".json", ".png"), methods=tuple(methods))
-  print_ratios(records, args.threshold, methods=tuple(methods))
+  plot(records, threshold, path.replace(".json", ".png"), methods=tuple(methods))
+  print_ratios(records, threshold, methods=tuple(methods))
   print(f"wrote {path}")
 
 

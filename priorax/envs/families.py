@@ -19,8 +19,10 @@ import dm_env
 import numpy as np
 from dm_control.rl import control
 from dm_control.suite import base as suite_base
+from dm_control.suite import cheetah
 from dm_control.suite import reacher
 from dm_control.suite.utils import randomizers
+from dm_control.utils import rewards
 
 from priorax.envs import ant_boxes
 from priorax.envs import registry
@@ -87,6 +89,44 @@ def _load_reacher_targets(tasks: Sequence[str], seed: int) -> dm_env.Environment
   return control.Environment(physics, task, time_limit=20)
 
 
+# --- cheetah_speeds --------------------------------------------------------------------------------
+# The suite's cheetah asked to run forward at a target speed, one per episode: the reward is the
+# suite's `run` reward with 10 m/s replaced by the target v, min(max(speed / v, 0), 1). The target
+# is observed under `target_speed`. What the tasks share is a running gait, which a prior that sees
+# only the body (`position`, `velocity`) can learn; the held-out task is the suite's
+# `cheetah-run` itself (v = 10 m/s, faster than any training target): the "walk → run" transfer
+# of the information-asymmetry paper's locomotion experiments (Galashov et al. 2019, §5.2).
+_CHEETAH_SPEEDS = {"speed2": 2.0, "speed4": 4.0, "speed6": 6.0, HOLDOUT: 10.0}
+
+
+class CheetahSpeeds(cheetah.Cheetah):
+  """The suite's cheetah with a target running speed drawn from a fixed set, one per episode."""
+
+  def __init__(self, speeds: Sequence[float], random=None):
+    super().__init__(random=random)
+    self._speeds = np.asarray(speeds, np.float64)
+    self._speed = float(self._speeds[0])
+
+  def initialize_episode(self, physics):
+    self._speed = float(self._speeds[self.random.randint(len(self._speeds))])
+    super().initialize_episode(physics)
+
+  def get_observation(self, physics):
+    observation = super().get_observation(physics)
+    observation["target_speed"] = np.array([self._speed])
+    return observation
+
+  def get_reward(self, physics):
+    return rewards.tolerance(physics.speed(), bounds=(self._speed, float("inf")),
+                             margin=self._speed, value_at_margin=0, sigmoid="linear")
+
+
+def _load_cheetah_speeds(tasks: Sequence[str], seed: int) -> dm_env.Environment:
+  physics = cheetah.Physics.from_xml_string(*cheetah.get_model_and_assets())
+  task = CheetahSpeeds([_CHEETAH_SPEEDS[t] for t in tasks], random=seed)
+  return control.Environment(physics, task, time_limit=10)
+
+
 FAMILIES: Dict[str, TaskFamily] = {}
 
 
@@ -109,6 +149,12 @@ add_family(TaskFamily(
     heldout_tasks=(HOLDOUT,),
     task_keys=("to_target",),
     load=_load_reacher_targets))
+add_family(TaskFamily(
+    name="cheetah_speeds",
+    training_tasks=tuple(t for t in _CHEETAH_SPEEDS if t != HOLDOUT),
+    heldout_tasks=(HOLDOUT,),
+    task_keys=("target_speed",),
+    load=_load_cheetah_speeds))
 
 
 def list_names() -> list[str]:

@@ -22,7 +22,7 @@ def test_steps_to_threshold_censoring_and_unfinished_runs(tmp_path):
   _fake_run(tmp_path, "prior_full_obs", 0, [(1000, 5.0), (2000, 6.0)], 2000)
   _fake_run(tmp_path, "prior_full_obs", 1, [(1000, 900.0)])  # No summary yet: unfinished.
   _fake_run(tmp_path, "pretrain_asymmetric", 0, [(1000, 900.0)], 1000)  # Not a transfer run.
-  records = bench.collect(str(tmp_path), threshold=700.0)
+  records = bench.collect(str(tmp_path), "family:reacher_targets-holdout", threshold=700.0)
   found = {(r.method, r.seed, r.metric): (r.value, r.env_steps) for r in records
            if r.metric != "eval_return"}
   repeat = bench.ACTION_REPEAT
@@ -35,3 +35,4 @@ def test_steps_to_threshold_censoring_and_unfinished_runs(tmp_path):
       ("prior_full_obs", 0, "reached_threshold"): (0.0, 2000 * repeat),
   }
   assert sum(r.metric == "eval_return" for r in records) == 7
+  assert {r.task for r in records} == {"family:reacher_targets-holdout"}

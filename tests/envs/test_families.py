@@ -1,6 +1,7 @@
 """Task families (`family:`): names, per-episode task sampling, held-out tasks, explicit task keys,
 and the predicate rewards of the Ant family."""
 
+from dm_control import suite
 import jax
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ def test_names_list_training_mixture_and_every_task():
   names = envs.list_environments()
   for name in ("family:reacher_targets", "family:reacher_targets-holdout",
                "family:reacher_targets-target30", "family:ant_boxes", "family:ant_boxes-holdout",
-               "family:ant_boxes-move_box"):
+               "family:ant_boxes-move_box", "family:cheetah_speeds",
+               "family:cheetah_speeds-holdout", "family:cheetah_speeds-speed4"):
     assert name in names
 
 
@@ -116,3 +118,29 @@ def test_ant_predicate_turning_off_costs_10():
   _move_walker_to(environment, environment.task._arena.spawn_positions[0])  # pylint: disable=protected-access
   timestep = environment.step(np.zeros(8, np.float32))
   assert timestep.reward == -10.0
+
+
+def test_cheetah_holdout_is_the_suites_run_and_the_target_speed_is_a_task_key():
+  environment = envs.make_environment("family:cheetah_speeds-holdout", seed=0)
+  reference = suite.load("cheetah", "run", task_kwargs={"random": 0})
+  timestep, reference_timestep = environment.reset(), reference.reset()
+  assert set(timestep.observation) == {"position", "target_speed", "velocity"}
+  np.testing.assert_array_equal(timestep.observation["target_speed"], [10.0])
+  actions = np.random.RandomState(0).uniform(-1.0, 1.0, (100, 6))
+  for action in actions:
+    timestep, reference_timestep = environment.step(action), reference.step(action)
+    assert timestep.reward == pytest.approx(reference_timestep.reward)
+  assert families.FAMILIES["cheetah_speeds"].task_keys == ("target_speed",)
+
+
+def test_cheetah_training_mixture_samples_a_target_speed_per_episode_and_pays_for_it():
+  environment = envs.make_environment("family:cheetah_speeds", seed=3)
+  speeds = {float(environment.reset().observation["target_speed"][0]) for _ in range(30)}
+  assert speeds == {2.0, 4.0, 6.0}
+  environment.reset()
+  target = float(environment.task._speed)  # pylint: disable=protected-access
+  # Reward min(max(speed / target, 0), 1): full at or above the target speed, half at half of it.
+  environment.physics.named.data.sensordata["torso_subtreelinvel"][0] = target / 2
+  assert environment.task.get_reward(environment.physics) == pytest.approx(0.5)
+  environment.physics.named.data.sensordata["torso_subtreelinvel"][0] = target + 1.0
+  assert environment.task.get_reward(environment.physics) == pytest.approx(1.0)
