@@ -22,6 +22,8 @@ Protocol, per seed (every run is a `priorax train` subprocess, one at a time):
      prior_full_obs     the full-observation π0 of step 1, frozen,
      prior_hierarchical the hierarchical run's π0_H and low level π_L, both frozen; a new high
                         level π_H is learned (Tirumala et al. 2019, reuse of the skills).
+   With `--fine-tune-prior` the transferred π0 (π0_H) keeps learning by distillation from the new
+   policy, starting from the pre-trained one; π_L stays frozen.
 3. Record `steps_to_threshold`: the environment steps (agent steps × action repeat) of the first
    evaluation whose mean return over `--eval-episodes` deterministic episodes reaches
    `--threshold` (default: the family's). A run that never reaches it is recorded at its budget (a
@@ -35,6 +37,8 @@ repeated and an interrupted one resumes from its checkpoint, so re-running the c
         --results-name transfer_kl_svg0_hierarchical
     python benchmarks/transfer_kl_svg0.py --family cheetah_speeds --work-dir DIR \
         --results-name transfer_kl_svg0_cheetah
+    python benchmarks/transfer_kl_svg0.py --family cheetah_speeds --work-dir DIR2 \
+        --methods prior_asymmetric --fine-tune-prior   # DIR2 holding links to DIR's pre-training
     python benchmarks/transfer_kl_svg0.py --collect-only
 """
 
@@ -100,14 +104,13 @@ FAMILIES = {
 
 # Transfer methods: name -> (the pre-training run it needs or None, its `priorax train` flags
 # given that run's directory).
+# `--freeze-prior` is added to every method with a pre-training run unless `--fine-tune-prior`.
 METHODS = {
     "scratch": (None, lambda source: []),
-    "prior_asymmetric": ("pretrain_asymmetric",
-                         lambda source: ["--prior-from", source, "--freeze-prior"]),
-    "prior_full_obs": ("pretrain_full_obs",
-                       lambda source: ["--prior-from", source, "--freeze-prior"]),
+    "prior_asymmetric": ("pretrain_asymmetric", lambda source: ["--prior-from", source]),
+    "prior_full_obs": ("pretrain_full_obs", lambda source: ["--prior-from", source]),
     "prior_hierarchical": ("pretrain_hierarchical",
-                           lambda source: ["--prior-from", source, "--freeze-prior",
+                           lambda source: ["--prior-from", source,
                                            "--set", "freeze_low_level=true"]),
 }
 
@@ -140,8 +143,9 @@ def run_seed(seed: int, args) -> None:
   for method in args.methods:
     source, flags = METHODS[method]
     source_dir = os.path.join(args.work_dir, f"{source}_seed{seed}") if source else None
+    freeze = ["--freeze-prior"] if source and not args.fine_tune_prior else []
     train_run(os.path.join(args.work_dir, f"{method}_seed{seed}"), family.holdout, seed,
-              args.transfer_env_steps, flags(source_dir) + args.extra, args.eval_every,
+              args.transfer_env_steps, flags(source_dir) + freeze + args.extra, args.eval_every,
               args.eval_episodes)
 
 
@@ -269,6 +273,9 @@ def main():
   parser = make_parser(__doc__.split("\n")[0], METHODS, transfer_env_steps=60_000,
                        eval_every=4_000, work_dir=WORK_DIR,
                        set_help="agent config override for every run (e.g. for a smoke test)")
+  parser.add_argument("--fine-tune-prior", action="store_true",
+                      help="keep training the transferred π0 on the held-out task (distilled from "
+                      "the new policy) instead of freezing it")
   run_and_report(NAME, parser.parse_args(), run_seed, METHODS)
 
 
