@@ -269,14 +269,19 @@ def run_and_report(name: str, args, run_seed, methods) -> None:
   print(f"wrote {path}")
 
 
-def main():
+def make_transfer_parser() -> argparse.ArgumentParser:
+  """This benchmark's flags: the shared ones and `--fine-tune-prior`."""
   parser = make_parser(__doc__.split("\n")[0], METHODS, transfer_env_steps=60_000,
                        eval_every=4_000, work_dir=WORK_DIR,
                        set_help="agent config override for every run (e.g. for a smoke test)")
   parser.add_argument("--fine-tune-prior", action="store_true",
                       help="keep training the transferred π0 on the held-out task (distilled from "
                       "the new policy) instead of freezing it")
-  run_and_report(NAME, parser.parse_args(), run_seed, METHODS)
+  return parser
+
+
+def main():
+  run_and_report(NAME, make_transfer_parser().parse_args(), run_seed, METHODS)
 
 
 if __name__ == "__main__":

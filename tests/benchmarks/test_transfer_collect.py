@@ -1,5 +1,6 @@
 """The transfer benchmark's bookkeeping: steps to threshold from a run's evaluations (in
-environment steps), a run that never reaches it recorded at its budget, unfinished runs skipped."""
+environment steps), a run that never reaches it recorded at its budget, unfinished runs skipped;
+the runs it plans for a family, the transferred prior frozen unless `--fine-tune-prior`."""
 
 import json
 
@@ -36,3 +37,26 @@ def test_steps_to_threshold_censoring_and_unfinished_runs(tmp_path):
   }
   assert sum(r.metric == "eval_return" for r in records) == 7
   assert {r.task for r in records} == {"family:reacher_targets-holdout"}
+
+
+def _planned_runs(monkeypatch, *flags):
+  """The (run name, environment, flags) that `run_seed` would train for seed 0, in order."""
+  runs = []
+  monkeypatch.setattr(bench, "train_run", lambda run_dir, env, seed, steps, flags, *rest:
+                      runs.append((run_dir.rsplit("/", 1)[-1], env, flags)))
+  args = bench.make_transfer_parser().parse_args(
+      ["--family", "cheetah_speeds", "--work-dir", "/w", "--methods", "scratch",
+       "prior_asymmetric", *flags])
+  bench.run_seed(0, args)
+  return runs
+
+
+def test_transfer_freezes_the_prior_unless_fine_tuned(monkeypatch):
+  pretrain, scratch, transfer = _planned_runs(monkeypatch)
+  assert pretrain[:2] == ("pretrain_asymmetric_seed0", "family:cheetah_speeds")
+  assert "prior_observation_keys=position,velocity" in pretrain[2]  # Not `target_speed`.
+  assert scratch == ("scratch_seed0", "family:cheetah_speeds-holdout", [])
+  assert transfer[1] == "family:cheetah_speeds-holdout"
+  assert transfer[2] == ["--prior-from", "/w/pretrain_asymmetric_seed0", "--freeze-prior"]
+  *_, fine_tuned = _planned_runs(monkeypatch, "--fine-tune-prior")
+  assert fine_tuned[2] == ["--prior-from", "/w/pretrain_asymmetric_seed0"]
