@@ -60,6 +60,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from benchmarks import results_io  # pylint: disable=wrong-import-position
+from priorax.envs import families  # pylint: disable=wrong-import-position
 
 NAME = "transfer_kl_svg0"
 WORK_DIR = os.path.join(results_io.RESULTS_DIR, f"{NAME}_work")
@@ -71,8 +72,13 @@ class TransferFamily:
   """A task family of `priorax.envs.families` as this benchmark uses it."""
   name: str
   body_keys: str  # What the asymmetric prior sees (comma-separated observation keys).
-  all_keys: str  # Every observation key: what the full-observation prior sees.
   threshold: float  # The default return that counts as solving the held-out task.
+
+  @property
+  def all_keys(self) -> str:
+    """Every observation key, the family's task keys too: what the full-observation prior sees."""
+    keys = self.body_keys.split(",") + list(families.FAMILIES[self.name].task_keys)
+    return ",".join(sorted(keys))
 
   @property
   def env(self) -> str:
@@ -96,10 +102,8 @@ class TransferFamily:
 
 
 FAMILIES = {
-    "reacher_targets": TransferFamily("reacher_targets", "position,velocity",
-                                      "position,to_target,velocity", threshold=700.0),
-    "cheetah_speeds": TransferFamily("cheetah_speeds", "position,velocity",
-                                     "position,target_speed,velocity", threshold=400.0),
+    "reacher_targets": TransferFamily("reacher_targets", "position,velocity", threshold=700.0),
+    "cheetah_speeds": TransferFamily("cheetah_speeds", "position,velocity", threshold=400.0),
 }
 
 # Transfer methods: name -> (the pre-training run it needs or None, its `priorax train` flags
