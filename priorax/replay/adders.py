@@ -37,11 +37,14 @@ signature is built from.
 
 Both adders write through `_Writer`, a lean driver of Reverb's C++ trajectory writer: the
 Python `reverb.TrajectoryWriter` spends more time per step in its own bookkeeping than the C++
-calls take, and an actor pays it at every environment step.
+calls take, and an actor pays it at every environment step. Their table signatures are packed
+(`priorax.replay.packing`): a step is appended as one column per dtype rather than one per leaf,
+which cuts Reverb's work per item several-fold; readers get the item's nest back from
+`make_dataset` or `packing.unpack`.
 """
 
 import collections
-from typing import Any, Deque, NamedTuple, Optional
+from typing import Any, Deque, NamedTuple, Optional, Tuple
 
 import dm_env
 import numpy as np
@@ -51,6 +54,7 @@ import tree
 
 from priorax import specs
 from priorax import types
+from priorax.replay import packing
 from priorax.replay.types import Step
 
 # Items an adder may have written but not yet seen confirmed by the server; beyond it `add` blocks,
@@ -102,8 +106,9 @@ class _Writer:
   histories and builds trajectory columns per item: about twice the time of the C++ calls. Here a
   step is one `tree.flatten` list (the same order for every step of a fixed structure) and the
   references of each column's last cells are kept in a deque as long as the writer keeps them
-  alive. Appends and items are checked by the C++ writer as before (dtypes and shapes per column;
-  items against the table signature).
+  alive. For a packed table the list is packed first (`packing.StepPacker`, which checks each
+  leaf's dtype and shape); appends and items are checked by the C++ writer as before (dtypes and
+  shapes per column; items against the table signature).
   """
 
   def __init__(self, client: reverb.Client, table: str, priority: float, num_keep_alive_refs: int,
@@ -111,22 +116,33 @@ class _Writer:
     self._table = table
     self._priority = priority
     self._max_in_flight_items = max_in_flight_items
+    # A packed table (the adders' own signatures) gets each step as one column per dtype.
+    tables = client.server_info()
+    if table not in tables:
+      raise ValueError(f"the Reverb server has no table {table!r}; it has {sorted(tables)}")
+    table_signature = tables[table].signature
+    self._pack = (packing.StepPacker(table_signature)
+                  if packing.item_signature(table_signature) is not None else None)
     # Kept: the Python wrapper closes the C++ writer when it is deleted.
     self._wrapper = client.trajectory_writer(num_keep_alive_refs=num_keep_alive_refs)
     self._writer = self._wrapper._writer  # pylint: disable=protected-access
     self._num_keep_alive_refs = num_keep_alive_refs
-    # Per column (in `tree.flatten` order of a step), references to its last appended cells.
+    # Per column (a leaf of a step, or a dtype group of a packed one), references to its last
+    # appended cells.
     self._columns: list[Deque[Any]] = []
+    self._num_leaves: Optional[int] = None  # Leaves of the first step appended.
 
   def append(self, step: Any, item_length: int = 0, squeeze: bool = False) -> None:
     """Appends `step`; with `item_length` L > 0, inserts an item of the last L steps of every
     column, then waits while more than `max_in_flight_items` items are unconfirmed. `squeeze`
     (with L = 1) drops the time axis: the item is the step itself."""
     leaves = tree.flatten(step)
-    if self._columns and len(leaves) != len(self._columns):
-      raise ValueError(f"a step of {len(leaves)} arrays after steps of {len(self._columns)}: "
+    if self._num_leaves is None:
+      self._num_leaves = len(leaves)
+    elif len(leaves) != self._num_leaves:
+      raise ValueError(f"a step of {len(leaves)} arrays after steps of {self._num_leaves}: "
                        f"every step must have the structure of the first, got {step!r}")
-    references = self._writer.Append(leaves)
+    references = self._writer.Append(self._pack(leaves) if self._pack else leaves)
     if not self._columns:
       self._columns = [collections.deque(maxlen=self._num_keep_alive_refs) for _ in references]
     for column, reference in zip(self._columns, references):
@@ -275,8 +291,9 @@ class NStepTransitionAdder(_ReverbAdder):
   @staticmethod
   def signature(
       environment_spec: specs.EnvironmentSpec, extras_spec: Any = ()
-  ) -> types.Transition:
-    """The table signature: a `Transition` of `tf.TensorSpec`s with the spec shapes and dtypes.
+  ) -> Tuple[tf.TensorSpec, ...]:
+    """The table signature: a `Transition` of `tf.TensorSpec`s with the spec shapes and dtypes,
+    packed into one column per dtype (`priorax.replay.packing`; `make_dataset` unpacks it).
 
     Args:
       environment_spec: the environment's specs; rewards and discounts keep their dtypes, so the
@@ -284,13 +301,13 @@ class NStepTransitionAdder(_ReverbAdder):
       extras_spec: nest of specs (anything with shape and dtype) of the extras given to `add`.
     """
     observation = _tensor_specs(environment_spec.observations)
-    return types.Transition(
+    return packing.pack_signature(types.Transition(
         observation=observation,
         action=_tensor_specs(environment_spec.actions),
         reward=_tensor_specs(environment_spec.rewards),
         discount=_tensor_specs(environment_spec.discounts),
         next_observation=observation,
-        extras=_tensor_specs(extras_spec))
+        extras=_tensor_specs(extras_spec)))
 
 
 class SequenceAdder(_ReverbAdder):
@@ -387,8 +404,9 @@ class SequenceAdder(_ReverbAdder):
       environment_spec: specs.EnvironmentSpec,
       sequence_length: int,
       extras_spec: Any = (),
-  ) -> Step:
-    """The table signature: a `Step` of `tf.TensorSpec`s of shape [L, *spec.shape].
+  ) -> Tuple[tf.TensorSpec, ...]:
+    """The table signature: a `Step` of `tf.TensorSpec`s of shape [L, *spec.shape], packed into
+    one [L, size] column per dtype (`priorax.replay.packing`; `make_dataset` unpacks it).
 
     Args:
       environment_spec: the environment's specs; rewards and discounts keep their dtypes, so the
@@ -397,11 +415,11 @@ class SequenceAdder(_ReverbAdder):
       extras_spec: nest of specs (anything with shape and dtype) of the extras given to `add`.
     """
     leading = (sequence_length,)
-    return Step(
+    return packing.pack_signature(Step(
         observation=_tensor_specs(environment_spec.observations, leading),
         action=_tensor_specs(environment_spec.actions, leading),
         reward=_tensor_specs(environment_spec.rewards, leading),
         discount=_tensor_specs(environment_spec.discounts, leading),
         start_of_episode=tf.TensorSpec(leading, tf.bool),
         mask=tf.TensorSpec(leading, tf.float32),
-        extras=_tensor_specs(extras_spec, leading))
+        extras=_tensor_specs(extras_spec, leading)), leading_shape=leading)

@@ -13,6 +13,7 @@ from priorax import specs
 from priorax.agents import actors
 from priorax.networks import recurrent
 from priorax.replay import adders
+from priorax.replay import packing
 
 SEQUENCE_LENGTH = 10
 PERIOD = 5
@@ -56,10 +57,10 @@ def setup():
 
 
 def _read_all(client):
-  size = client.server_info()["queue"].current_size
-  samples = client.sample("queue", num_samples=size, emit_timesteps=False,
+  info = client.server_info()["queue"]
+  samples = client.sample("queue", num_samples=info.current_size, emit_timesteps=False,
                           unpack_as_table_signature=True)
-  return [sample.data for sample in samples]
+  return [packing.unpack(info.signature, sample.data) for sample in samples]
 
 
 def test_state_is_kept_within_an_episode_and_reset_at_its_start(setup):

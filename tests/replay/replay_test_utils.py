@@ -13,6 +13,7 @@ import reverb
 from dm_env import specs as dm_specs
 
 from priorax import specs
+from priorax.replay import packing
 
 SPEC = specs.EnvironmentSpec(
     observations={
@@ -55,8 +56,8 @@ def play_episode(adder, episode: int, rewards: Sequence[float], discounts: Seque
 
 
 def read_all(client: reverb.Client, table: str) -> list:
-  """Every item of a queue table, in insertion order, as nests shaped like the signature."""
-  size = client.server_info()[table].current_size
-  samples = client.sample(table, num_samples=size, emit_timesteps=False,
+  """Every item of a queue table, in insertion order, as the nests the adder wrote (unpacked)."""
+  info = client.server_info()[table]
+  samples = client.sample(table, num_samples=info.current_size, emit_timesteps=False,
                           unpack_as_table_signature=True)
-  return [sample.data for sample in samples]
+  return [packing.unpack(info.signature, sample.data) for sample in samples]

@@ -9,6 +9,7 @@ from priorax.replay import NStepTransitionAdder
 from priorax.replay import checkpoint
 from priorax.replay import make_server
 from priorax.replay import make_uniform_table
+from priorax.replay import packing
 from tests.replay.replay_test_utils import SPEC
 from tests.replay.replay_test_utils import play_episode
 
@@ -70,5 +71,6 @@ def test_replay_survives_server_restart(tmp_path):
   client = reverb.Client(f"localhost:{restarted.port}")
   assert client.server_info()["replay"].current_size == 7
   sample = next(client.sample("replay", emit_timesteps=False, unpack_as_table_signature=True))
-  assert sample.data.observation["position"].shape == (2,)
+  item = packing.unpack(client.server_info()["replay"].signature, sample.data)
+  assert item.observation["position"].shape == (2,)
   restarted.stop()
