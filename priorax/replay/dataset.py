@@ -86,7 +86,12 @@ def make_dataset(
   table_signature = reverb.Client(server_address).server_info()[table].signature
   if packing.item_signature(table_signature) is None:
     return dataset.map(lambda sample: sample.data)
-  return dataset.map(lambda sample: packing.unpack(table_signature, sample.data, tf.reshape))
+
+  @tf.autograph.experimental.do_not_convert  # Plain slicing and reshapes: nothing to convert.
+  def unpack(sample: reverb.ReplaySample) -> Any:
+    return packing.unpack(table_signature, sample.data, tf.reshape)
+
+  return dataset.map(unpack)
 
 
 def make_dataset_iterator(
