@@ -4,8 +4,9 @@ Reverb's cost per item grows with its number of columns: every column of every a
 a chunk of its own, compressed and sent by the writer, stored by the table and decompressed again
 whenever an item holding it is sampled. A transition of a dict observation is 7 or more columns
 (each key of x and x', the action, the reward, the discount), so it costs several times one
-column of the same bytes (measured on this 2-core machine: 1 column instead of 8 for the same 24
-floats, ~3× the inserts/s and ~4× the samples/s). The adders therefore write each step as the
+column of the same bytes (measured on a 2-core machine, walker-walk transitions of 9 columns
+packed into 1: CPU per sampled item 18.6 → 5.9 µs, per insert ≈ 195 → 140 µs; README,
+Throughput). The adders therefore write each step as the
 concatenation of its flattened leaves, one column per dtype (usually float32 alone; a `Step` adds
 a bool column), and the table's signature says how to cut the columns back: its first column's
 name holds the item's nest of specs, encoded as Reverb encodes signatures. So every client of
