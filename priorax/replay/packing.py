@@ -102,7 +102,8 @@ def _decode(encoded: str) -> Any:
   return nested_structure_coder.decode_proto(proto)
 
 
-def pack_signature(signature: Any, leading_shape: Tuple[int, ...] = ()) -> Tuple[tf.TensorSpec, ...]:
+def pack_signature(signature: Any,
+                   leading_shape: Tuple[int, ...] = ()) -> Tuple[tf.TensorSpec, ...]:
   """The table signature storing items of `signature` packed: one spec per dtype group.
 
   Args:
@@ -111,11 +112,12 @@ def pack_signature(signature: Any, leading_shape: Tuple[int, ...] = ()) -> Tuple
     leading_shape: the item's own leading axes, kept in every column: () for one step, (L,) for
       a sequence of L steps.
   """
-  groups = _groups(signature, tuple(leading_shape))
+  leading_shape = tuple(leading_shape)
+  item_name = _NAME_PREFIX + _encode(signature)  # The first column's; the others name a dtype.
   return tuple(
-      tf.TensorSpec(tuple(leading_shape) + (group.size,), group.dtype,
-                    name=_NAME_PREFIX + _encode(signature) if i == 0 else f"packed_{group.dtype.name}")
-      for i, group in enumerate(groups))
+      tf.TensorSpec(leading_shape + (group.size,), group.dtype,
+                    name=item_name if i == 0 else f"packed_{group.dtype.name}")
+      for i, group in enumerate(_groups(signature, leading_shape)))
 
 
 def item_signature(table_signature: Any) -> Optional[Any]:
@@ -161,12 +163,12 @@ class StepPacker:
     signature = item_signature(table_signature)
     if signature is None:
       raise ValueError(f"not a packed table signature: {table_signature!r}")
-    groups = _groups(signature, _leading_shape(table_signature))
-    self._indices = [[leaf.index for leaf in group.leaves] for group in groups]
-    leaves = sorted((leaf.index, np.dtype(group.dtype.as_numpy_dtype), leaf.shape)
-                    for group in groups for leaf in group.leaves)
+    leading_shape = _leading_shape(table_signature)
+    self._indices = [[leaf.index for leaf in group.leaves]
+                     for group in _groups(signature, leading_shape)]
     # (dtype, shape) of each leaf in `tree.flatten` order: one list comparison checks a step.
-    self._expected = [(dtype, shape) for _, dtype, shape in leaves]
+    self._expected = [(np.dtype(spec.dtype.as_numpy_dtype), tuple(spec.shape)[len(leading_shape):])
+                      for spec in tree.flatten(signature)]
     self._paths = ["/".join(map(str, path)) or "<item>"
                    for path, _ in tree.flatten_with_path(signature)]
 

@@ -77,7 +77,8 @@ def test_unpack_inverts_the_packer_step_by_step(outer):
 
 
 @pytest.mark.parametrize("leaf, value, message", [
-    ("action", np.zeros(1, np.float64), r"'action' is float64\[1\], the table expects float32\[1\]"),
+    ("action", np.zeros(1, np.float64),
+     r"'action' is float64\[1\], the table expects float32\[1\]"),
     ("reward", np.zeros(2, np.float32), r"'reward' is float32\[2\], the table expects float32\[\]"),
 ])
 def test_the_packer_names_a_leaf_that_does_not_fit(leaf, value, message):
