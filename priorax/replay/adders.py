@@ -28,7 +28,9 @@ share L − p steps. At episode end, if step T is in no written sequence, one mo
 written (unless `pad_end_of_episode=False`): the one starting at the next multiple s* of p,
 zero-padded (mask 0) from T + 1 to s* + L − 1, so every step of the episode is in some sequence.
 With p = L, that sequence can hold x_T alone, and a transition across two sequences is in none.
-Each step is appended once; the writer keeps L steps alive.
+With `start_padding` B, B zero steps (mask 0) precede step 0 and the grid above counts them (a
+learner that burns in B steps then trains on each episode from its first step). Each step is
+appended once; the writer keeps L steps alive.
 
 Both adders hold observations by reference until they are written (n steps, or one step): the
 environment must return fresh arrays at each step, as dm_control does. Rewards and discounts are
@@ -321,6 +323,7 @@ class SequenceAdder(_ReverbAdder):
       sequence_length: int,
       period: int,
       pad_end_of_episode: bool = True,
+      start_padding: int = 0,
       priority: float = 1.0,
   ):
     """Makes the adder.
@@ -332,18 +335,28 @@ class SequenceAdder(_ReverbAdder):
       period: p ∈ [1, L], steps between the starts of consecutive sequences.
       pad_end_of_episode: write a last, zero-padded sequence so that every step of an episode is
         in some sequence; False writes full sequences only (an episode shorter than L writes none).
+      start_padding: B ∈ [0, L), zero steps (mask 0) written before each episode's first step;
+        sequences then start at episode steps kp − B. For a learner that only burns in the first
+        B steps of a sequence (R2D2), this puts the trained part of the first sequence on the
+        episode's first step, which it otherwise never trains on (B = its burn-in); the burn-in
+        over padding is harmless, the state being reset at the episode's first step.
       priority: priority of every item.
     """
     if sequence_length < 1:
       raise ValueError(f"sequence_length must be >= 1, got {sequence_length}.")
     if not 1 <= period <= sequence_length:
       raise ValueError(f"period must be in [1, sequence_length={sequence_length}], got {period}.")
+    if not 0 <= start_padding < sequence_length:
+      raise ValueError(f"start_padding must be in [0, sequence_length={sequence_length}), got "
+                       f"{start_padding}.")
     super().__init__(client, table, priority, num_keep_alive_refs=sequence_length,
                      max_in_flight_items=_MAX_IN_FLIGHT_SEQUENCES)
     self._sequence_length = sequence_length
     self._period = period
     self._pad_end_of_episode = pad_end_of_episode
-    # Steps of the current episode appended so far (the index of the next step).
+    self._start_padding = start_padding
+    # Steps of the current episode appended so far, start padding included (the index of the
+    # next step).
     self._num_steps = 0
 
   def add(
@@ -354,14 +367,19 @@ class SequenceAdder(_ReverbAdder):
   ) -> None:
     """Appends step t = (x_t, a_t, r_t, d_t, e_t); writes a sequence if one ends at step t."""
     self._check_add(next_timestep)
+    first = self._num_steps == 0
     step = Step(
         observation=self._observation,
         action=_as_numpy(action),
         reward=np.asarray(next_timestep.reward),
         discount=np.asarray(next_timestep.discount),
-        start_of_episode=np.asarray(self._num_steps == 0),
+        start_of_episode=np.asarray(first),
         mask=np.ones((), np.float32),
         extras=_as_numpy(extras))
+    if first:
+      zeros = tree.map_structure(np.zeros_like, step)
+      for _ in range(self._start_padding):
+        self._append_step(zeros)
     self._append_step(step)
     self._observation = _as_numpy(next_timestep.observation)
     if next_timestep.last():

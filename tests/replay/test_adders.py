@@ -136,6 +136,16 @@ SEQUENCE_CASES = {
         sequence_length=2, period=1,
         episodes=[([1.0], [0.0]), ([2.0, 3.0], [1.0, 1.0])],
         expected=[[0, 1], [100, 101], [101, 102]]),
+    # Two padding steps precede step 0, so a learner burning in two steps trains on 0, 1 (first
+    # sequence), 2, 3 (second) and 4 (third, end-padded).
+    "start_padding": dict(
+        sequence_length=4, period=2, start_padding=2,
+        episodes=[([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 0.0])],
+        expected=[[None, None, 0, 1], [0, 1, 2, 3], [2, 3, 4, None]]),
+    "start_padding_two_episodes": dict(
+        sequence_length=2, period=1, start_padding=1,
+        episodes=[([1.0], [0.0]), ([2.0, 3.0], [1.0, 1.0])],
+        expected=[[None, 0], [0, 1], [None, 100], [100, 101], [101, 102]]),
 }
 
 
@@ -169,13 +179,14 @@ def test_sequences(make_queue_server, case, with_extras):
   extras_spec = EXTRAS_SPEC if with_extras else ()
   client = make_queue_server(SequenceAdder.signature(SPEC, length, extras_spec))
   adder = SequenceAdder(client, "queue", sequence_length=length, period=case["period"],
-                        pad_end_of_episode=case.get("pad_end_of_episode", True))
+                        pad_end_of_episode=case.get("pad_end_of_episode", True),
+                        start_padding=case.get("start_padding", 0))
   for episode, (rewards, discounts) in enumerate(case["episodes"]):
     play_episode(adder, episode, rewards, discounts, with_extras)
   expected = []
   for indices in case["expected"]:
     # A sequence lies within one episode: the episode of its first id.
-    episode = indices[0] // 100
+    episode = next(i for i in indices if i is not None) // 100
     rewards, discounts = case["episodes"][episode]
     expected.append(_stack([
         _expected_step(episode, None if i is None else i % 100, rewards, discounts, with_extras)
@@ -196,6 +207,8 @@ def test_n_step_rejects_bad_arguments(make_queue_server, kwargs, message):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(sequence_length=0, period=1), "sequence_length must be >= 1, got 0"),
     (dict(sequence_length=3, period=4), r"period must be in \[1, sequence_length=3\], got 4"),
+    (dict(sequence_length=3, period=1, start_padding=3),
+     r"start_padding must be in \[0, sequence_length=3\), got 3"),
 ])
 def test_sequence_rejects_bad_arguments(make_queue_server, kwargs, message):
   client = make_queue_server(SequenceAdder.signature(SPEC, 3))

@@ -72,8 +72,11 @@ class TaskInferenceBuilder:
                                                  extras_spec=extras_spec))]
 
   def make_adder(self, client: reverb.Client) -> replay.SequenceAdder:
+    # The learner only burns in a sequence's first burn_in steps; as many padding steps before an
+    # episode put its first steps (e.g. the first trial of point_goal) in a trained part.
     return replay.SequenceAdder(client, REPLAY_TABLE, sequence_length=self._config.stored_length,
-                                period=self._config.sequence_period)
+                                period=self._config.sequence_period,
+                                start_padding=self._config.burn_in)
 
   def make_dataset_iterator(self, server_address: str) -> Iterator[Any]:
     return replay.make_dataset_iterator(server_address, REPLAY_TABLE, self._config.batch_size,

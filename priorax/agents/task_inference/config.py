@@ -26,6 +26,8 @@ class TaskInferenceConfig:
   discount: float = 0.99
   sequence_length: int = 20
   sequence_period: int = 20
+  # Steps that only refresh the stored core state (R2D2). The adder writes as many padding steps
+  # before each episode, so that the episode's first steps are trained on too.
   burn_in: int = 10
   num_action_samples: int = 8
   target_update_period: int = 100

@@ -2,12 +2,14 @@
 the policy's and rl2's critic's blindness to `task`, the recurrent critic's stored-state replay,
 and a finite update for every variant."""
 
+import dm_env
 from dm_env import specs as dm_specs
 import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reverb
 
 from priorax import specs
 from priorax.agents.task_inference import acting
@@ -17,8 +19,10 @@ from priorax.agents.task_inference import learning
 from priorax.agents.task_inference import losses
 from priorax.agents.task_inference import networks as networks_lib
 from priorax.agents.kl_svg0 import sequence_losses
+from priorax.launchers import evaluation
 from priorax.networks import recurrent
 from priorax.replay.types import Step
+from tests.replay.replay_test_utils import read_all
 
 
 def _spec(task_shape):
@@ -295,6 +299,42 @@ def test_critic_loss_trains_the_shared_core_only_for_recurrent_critics(variant, 
   assert _norm(critic_grads) > 0
   assert (_norm(policy_grads["core"]) > 0) == reaches_core
   assert _norm(policy_grads["heads"]) == 0.0
+
+
+def test_the_first_sequence_of_an_episode_trains_from_its_first_step():
+  """The builder's adder writes burn_in padding steps before each episode, so the part of the
+  episode's first sequence that the learner trains on (after burn-in) starts at the episode's
+  first step: R2D2's sequences would never train on steps 0 … burn_in − 1 (the first trial of a
+  multi-trial meta-RL episode)."""
+  builder = builder_lib.TaskInferenceBuilder(_config("task_inference"))
+  networks = builder.make_networks(VECTOR_SPEC)
+  [table] = builder.make_replay_tables(VECTOR_SPEC)
+  # A FIFO table of the replay's name and signature, so that items are read back in order.
+  server = reverb.Server([reverb.Table.queue(builder_lib.REPLAY_TABLE, 100,
+                                             signature=table.info.signature)])
+  try:
+    client = reverb.Client(f"localhost:{server.port}")
+    actor = builder.make_actor(builder.make_policy(networks, evaluation=False),
+                               evaluation.StaticVariables(
+                                   {"policy": networks.init(jax.random.PRNGKey(0))}),
+                               jax.random.PRNGKey(1), builder.make_adder(client))
+    random = np.random.RandomState(0)
+    num_actions = LENGTH + 1
+    observations = [{"position": random.normal(size=2).astype(np.float32),
+                     "task": np.ones(2, np.float32)} for _ in range(num_actions + 1)]
+    actor.observe_first(dm_env.restart(observations[0]))
+    for t in range(num_actions):
+      action = actor.select_action(observations[t])
+      make = dm_env.truncation if t == num_actions - 1 else dm_env.transition
+      actor.observe(action, make(np.float32(1.0), observations[t + 1], np.float32(1.0)))
+    first = read_all(client, builder_lib.REPLAY_TABLE)[0]
+  finally:
+    server.stop()
+  np.testing.assert_array_equal(first.mask[:BURN_IN], 0.0)
+  assert first.start_of_episode[BURN_IN]
+  np.testing.assert_array_equal(first.mask[BURN_IN:], 1.0)
+  np.testing.assert_array_equal(first.observation["position"][BURN_IN:],
+                                [o["position"] for o in observations[:LENGTH + 1]])
 
 
 def test_config_rejects_bad_values():
