@@ -185,7 +185,7 @@ def test_sequences(make_queue_server, case, with_extras):
     play_episode(adder, episode, rewards, discounts, with_extras)
   expected = []
   for indices in case["expected"]:
-    # A sequence lies within one episode: the episode of its first id.
+    # A sequence lies within one episode: the episode of its first id that is not padding.
     episode = next(i for i in indices if i is not None) // 100
     rewards, discounts = case["episodes"][episode]
     expected.append(_stack([
